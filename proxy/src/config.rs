@@ -1,0 +1,224 @@
+//! The product's configuration: one TOML file, every key optional with a
+//! documented default (docs/CONFIG.md is the user-facing copy of this file).
+//!
+//! Loading is strict: an unknown key, a value of the wrong type or a value
+//! that does not parse is an error naming the file, the line and the key, so
+//! that a typo never silently weakens a security setting.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub dns: DnsConfig,
+    pub policy: PolicyConfig,
+}
+
+/// `[dns]`: where queries go and what they are validated against.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DnsConfig {
+    /// Resolvers to query, as `IP:PORT`. Empty: the system's resolvers
+    /// (`/etc/resolv.conf` on Unix, the registry on Windows).
+    pub servers: Vec<SocketAddr>,
+    /// A file of DNSKEY records in zone-file format. `None`: the IANA root
+    /// KSKs 20326 and 38696 built into hickory.
+    pub trust_anchor: Option<PathBuf>,
+    /// Per-query timeout, in milliseconds.
+    pub timeout_ms: u64,
+    /// Tries per server before a query counts as failed.
+    pub attempts: usize,
+    /// The longest a positive answer is cached, whatever its TTL says.
+    pub cache_max_ttl_secs: u64,
+    /// The longest a proven absence is cached, whatever its SOA says.
+    pub cache_negative_max_ttl_secs: u64,
+}
+
+impl Default for DnsConfig {
+    fn default() -> Self {
+        Self {
+            servers: Vec::new(),
+            trust_anchor: None,
+            timeout_ms: 3000,
+            attempts: 2,
+            cache_max_ttl_secs: 3600,
+            cache_negative_max_ttl_secs: 300,
+        }
+    }
+}
+
+impl DnsConfig {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+}
+
+/// `[policy]`: what to do for recipients without a usable certificate.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    pub mode: PolicyMode,
+}
+
+/// The two policies of the trust table in DESIGN.md.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PolicyMode {
+    /// Encrypt where a usable certificate is proven; otherwise send as written.
+    #[default]
+    Opportunistic,
+    /// Refuse every recipient that cannot be encrypted to.
+    Require,
+}
+
+impl std::str::FromStr for PolicyMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "opportunistic" => Ok(Self::Opportunistic),
+            "require" => Ok(Self::Require),
+            other => Err(format!(
+                "unknown policy `{other}` (expected `opportunistic` or `require`)"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for PolicyMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Opportunistic => "opportunistic",
+            Self::Require => "require",
+        })
+    }
+}
+
+/// A configuration file that could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: {key}: {message}")]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        /// Dotted key path (`dns.timeout_ms`), or `-` for a syntax error.
+        key: String,
+        message: String,
+    },
+}
+
+impl Config {
+    /// The file `load` reads when no `--config` is given:
+    /// `<platform config dir>/danemail/config.toml`.
+    pub fn default_path() -> Option<PathBuf> {
+        directories::ProjectDirs::from("org", "DANE Mail", "danemail")
+            .map(|dirs| dirs.config_dir().join("config.toml"))
+    }
+
+    /// Loads `path` if given, else the default path if that file exists,
+    /// else the built-in defaults.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        match path {
+            Some(path) => Self::from_file(path),
+            None => match Self::default_path() {
+                Some(path) if path.exists() => Self::from_file(&path),
+                _ => Ok(Self::default()),
+            },
+        }
+    }
+
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses `text`; `path` only names the source in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let invalid = |span: Option<std::ops::Range<usize>>, key: String, message: &str| {
+            ConfigError::Invalid {
+                path: path.to_owned(),
+                line: span.map_or(1, |s| line_of(text, s.start)),
+                key,
+                message: message.to_owned(),
+            }
+        };
+        let deserializer =
+            toml::Deserializer::parse(text).map_err(|e| invalid(e.span(), "-".into(), e.message()))?;
+        serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = e.inner();
+            invalid(inner.span(), key, inner.message())
+        })
+    }
+}
+
+/// 1-based line number of byte `offset` in `text`.
+fn line_of(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("test.toml"))
+    }
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let config = parse("").unwrap();
+        assert!(config.dns.servers.is_empty());
+        assert_eq!(config.dns.timeout_ms, 3000);
+        assert_eq!(config.policy.mode, PolicyMode::Opportunistic);
+    }
+
+    #[test]
+    fn full_file_parses() {
+        let config = parse(
+            "[dns]\nservers = [\"127.0.0.1:5353\", \"[::1]:53\"]\ntrust_anchor = \"/x\"\ntimeout_ms = 500\n\
+             [policy]\nmode = \"require\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.dns.servers.len(), 2);
+        assert_eq!(config.dns.trust_anchor.as_deref(), Some(Path::new("/x")));
+        assert_eq!(config.policy.mode, PolicyMode::Require);
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let cases = [
+            ("[dns]\n\ntimeout_ms = \"slow\"\n", 3, "dns.timeout_ms"),
+            ("[dns]\nservers = [\"not-an-address\"]\n", 2, "dns.servers[0]"),
+            ("[policy]\nmode = \"sometimes\"\n", 2, "policy.mode"),
+            ("[dns]\ntimeout = 5\n", 2, "dns.timeout"),
+            ("[dns\n", 1, "-"),
+        ];
+        for (text, line, key) in cases {
+            match parse(text) {
+                Err(ConfigError::Invalid {
+                    line: l, key: k, ..
+                }) => {
+                    assert_eq!((l, k.as_str()), (line, key), "for {text:?}");
+                }
+                other => panic!("{text:?} gave {other:?}"),
+            }
+        }
+        let err = parse("[dns]\ntimeout_ms = -1\n").unwrap_err().to_string();
+        assert!(err.starts_with("test.toml:2: dns.timeout_ms: "), "{err}");
+    }
+}

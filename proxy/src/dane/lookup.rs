@@ -1,0 +1,255 @@
+//! The lookup engine: for one address, the SMIMEA, OPENPGPKEY, MX and TLSA
+//! records that validated DNS holds, each with its own security state.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use hickory_resolver::proto::rr::{Name, RData, RecordType};
+use tokio::task::JoinSet;
+
+use super::address::{Address, NameForm};
+use super::decision::Decision;
+use super::smimea::{self, RecordVerdict};
+use crate::config::PolicyMode;
+use crate::dns::{DnsAnswer, SecureResolver, Security};
+
+/// What the SMIMEA lookup for one address found.
+#[derive(Debug, Clone)]
+pub struct SmimeaFinding {
+    /// The owner name that decided the outcome (where records were found, or
+    /// the RFC 8162 name when all names are proven absent).
+    pub name: Name,
+    pub form: NameForm,
+    pub security: Security,
+    /// Why validation failed, for bogus and indeterminate.
+    pub failure: Option<String>,
+    /// Every record at `name`, judged (empty for absence and failures).
+    pub records: Vec<RecordVerdict>,
+}
+
+/// An RRset's security and a summary of its records.
+#[derive(Debug, Clone)]
+pub struct RrsetFinding<T> {
+    pub name: Name,
+    pub security: Security,
+    pub failure: Option<String>,
+    pub records: Vec<T>,
+}
+
+/// One OPENPGPKEY record (RFC 7929): only its fingerprint is reported.
+#[derive(Debug, Clone)]
+pub struct OpenPgpKey {
+    pub key_sha256: String,
+    pub size: usize,
+}
+
+/// One MX host of the recipient's domain with its TLSA records.
+#[derive(Debug, Clone)]
+pub struct MxHost {
+    pub host: Name,
+    pub preference: u16,
+    pub tlsa: RrsetFinding<TlsaRecord>,
+}
+
+/// A TLSA record for SMTP (RFC 7672).
+#[derive(Debug, Clone)]
+pub struct TlsaRecord {
+    pub usage: u8,
+    pub selector: u8,
+    pub matching_type: u8,
+    pub data_sha256: String,
+    /// RFC 7672 §3.1.3: only DANE-TA(2) and DANE-EE(3) apply to SMTP.
+    pub usable: Result<(), String>,
+}
+
+/// Everything known about one recipient, and the decision.
+#[derive(Debug, Clone)]
+pub struct RecipientReport {
+    pub address: String,
+    pub decision: Decision,
+    pub smimea: SmimeaFinding,
+    pub openpgpkey: RrsetFinding<OpenPgpKey>,
+    pub mx: RrsetFinding<MxHost>,
+}
+
+/// The engine. Cheap to clone; share one per process so the cache is shared.
+#[derive(Clone)]
+pub struct DaneLookup {
+    resolver: Arc<SecureResolver>,
+    policy: PolicyMode,
+}
+
+impl DaneLookup {
+    pub fn new(resolver: Arc<SecureResolver>, policy: PolicyMode) -> Self {
+        Self { resolver, policy }
+    }
+
+    pub fn resolver(&self) -> &SecureResolver {
+        &self.resolver
+    }
+
+    /// The decision alone: what the SMTP proxy needs at RCPT time.
+    pub async fn decide(&self, address: &Address) -> (Decision, SmimeaFinding) {
+        let finding = self.smimea(address).await;
+        (Decision::decide(&address.original, &finding, self.policy), finding)
+    }
+
+    /// The full report: SMIMEA, OPENPGPKEY, MX and TLSA, looked up concurrently.
+    pub async fn report(&self, address: &Address) -> RecipientReport {
+        let (smimea, openpgpkey, mx) =
+            tokio::join!(self.smimea(address), self.openpgpkey(address), self.mx(&address.domain));
+        RecipientReport {
+            address: address.original.clone(),
+            decision: Decision::decide(&address.original, &smimea, self.policy),
+            smimea,
+            openpgpkey,
+            mx,
+        }
+    }
+
+    /// RFC 8162 lookup: the name as written, then lowercased, and only when
+    /// both are proven absent, the legacy SHA2-224 names. Any answer other
+    /// than a proven absence ends the search: a bogus or indeterminate answer
+    /// must not be skipped past to a name an attacker left alone.
+    pub async fn smimea(&self, address: &Address) -> SmimeaFinding {
+        let names = address.smimea_names();
+        let now = unix_now();
+        for (form, name) in &names {
+            let answer = self.resolver.query(name, RecordType::SMIMEA).await;
+            if matches!(answer, DnsAnswer::SecureAbsent { .. }) {
+                continue;
+            }
+            let records = answer
+                .records()
+                .iter()
+                .filter_map(|rdata| match rdata {
+                    RData::SMIMEA(record) => Some(smimea::evaluate(record, now)),
+                    _ => None,
+                })
+                .collect();
+            return SmimeaFinding {
+                name: name.clone(),
+                form: *form,
+                security: answer.security(),
+                failure: answer.failure().map(str::to_owned),
+                records,
+            };
+        }
+        let (form, name) = names.into_iter().next().expect("at least the RFC 8162 name");
+        SmimeaFinding {
+            name,
+            form,
+            security: Security::Secure,
+            failure: None,
+            records: Vec::new(),
+        }
+    }
+
+    /// RFC 7929 lookup: as written, then lowercased after a proven absence.
+    async fn openpgpkey(&self, address: &Address) -> RrsetFinding<OpenPgpKey> {
+        let names = address.openpgpkey_names();
+        let mut last = None;
+        for (_, name) in names {
+            let answer = self.resolver.query(&name, RecordType::OPENPGPKEY).await;
+            let absent = matches!(answer, DnsAnswer::SecureAbsent { .. });
+            last = Some((name, answer));
+            if !absent {
+                break;
+            }
+        }
+        let (name, answer) = last.expect("at least one OPENPGPKEY name");
+        finding(name, &answer, |rdata| match rdata {
+            RData::OPENPGPKEY(key) => Some(OpenPgpKey {
+                key_sha256: hex::encode(openssl::sha::sha256(&key.public_key)),
+                size: key.public_key.len(),
+            }),
+            _ => None,
+        })
+    }
+
+    /// MX of the domain, and TLSA at `_25._tcp.<host>` for each (RFC 7672 §2.2).
+    async fn mx(&self, domain: &Name) -> RrsetFinding<MxHost> {
+        let answer = self.resolver.query(domain, RecordType::MX).await;
+        let mut hosts: Vec<(u16, Name)> = answer
+            .records()
+            .iter()
+            .filter_map(|rdata| match rdata {
+                RData::MX(mx) => Some((mx.preference, mx.exchange.clone())),
+                _ => None,
+            })
+            .collect();
+        hosts.sort();
+
+        let mut tasks = JoinSet::new();
+        for (index, (preference, host)) in hosts.into_iter().enumerate() {
+            let resolver = self.resolver.clone();
+            tasks.spawn(async move {
+                let tlsa = tlsa_for(&resolver, &host).await;
+                (index, MxHost { host, preference, tlsa })
+            });
+        }
+        let mut found: Vec<(usize, MxHost)> = Vec::new();
+        while let Some(joined) = tasks.join_next().await {
+            if let Ok(entry) = joined {
+                found.push(entry);
+            }
+        }
+        found.sort_by_key(|(index, _)| *index);
+        RrsetFinding {
+            name: domain.clone(),
+            security: answer.security(),
+            failure: answer.failure().map(str::to_owned),
+            records: found.into_iter().map(|(_, host)| host).collect(),
+        }
+    }
+}
+
+async fn tlsa_for(resolver: &SecureResolver, host: &Name) -> RrsetFinding<TlsaRecord> {
+    // RFC 7505 null MX ("."): the domain accepts no mail; nothing to look up.
+    let name = match Name::from_ascii("_25._tcp").and_then(|p| p.append_domain(host)) {
+        Ok(name) if !host.is_root() => name,
+        _ => {
+            return RrsetFinding {
+                name: host.clone(),
+                security: Security::Secure,
+                failure: None,
+                records: Vec::new(),
+            }
+        }
+    };
+    let answer = resolver.query(&name, RecordType::TLSA).await;
+    finding(name, &answer, |rdata| match rdata {
+        RData::TLSA(tlsa) => {
+            let usage = u8::from(tlsa.cert_usage);
+            Some(TlsaRecord {
+                usage,
+                selector: u8::from(tlsa.selector),
+                matching_type: u8::from(tlsa.matching),
+                data_sha256: hex::encode(openssl::sha::sha256(&tlsa.cert_data)),
+                usable: match usage {
+                    2 | 3 => Ok(()),
+                    0 | 1 => Err(format!(
+                        "usage {usage} (PKIX) does not apply to SMTP (RFC 7672 §3.1.3)"
+                    )),
+                    other => Err(format!("unknown certificate usage {other}")),
+                },
+            })
+        }
+        _ => None,
+    })
+}
+
+fn finding<T>(name: Name, answer: &DnsAnswer, pick: impl Fn(&RData) -> Option<T>) -> RrsetFinding<T> {
+    RrsetFinding {
+        name,
+        security: answer.security(),
+        failure: answer.failure().map(str::to_owned),
+        records: answer.records().iter().filter_map(pick).collect(),
+    }
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}

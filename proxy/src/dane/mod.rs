@@ -1,0 +1,18 @@
+//! The DANE judgement: what validated DNS proves about a recipient address,
+//! and what to do about it (DESIGN.md's trust table).
+//!
+//! Data flow: [`Address`] → owner names → [`crate::dns`] answers →
+//! [`smimea::evaluate`] per record → [`Decision`].
+
+mod address;
+mod decision;
+mod lookup;
+pub mod report;
+pub mod smimea;
+
+pub use address::{Address, AddressError, NameForm};
+pub use decision::{Action, Decision, TempfailCause};
+pub use lookup::{
+    DaneLookup, MxHost, OpenPgpKey, RecipientReport, RrsetFinding, SmimeaFinding, TlsaRecord,
+};
+pub use smimea::{KeyKind, UsableCertificate};

@@ -1,0 +1,149 @@
+//! The JSON form of a [`RecipientReport`] (schema: docs/LOOKUP-JSON.md).
+//! Field names are a public interface: scripts and the UI read them.
+
+use serde::Serialize;
+
+use super::address::NameForm;
+use super::lookup::{MxHost, OpenPgpKey, RecipientReport, RrsetFinding, TlsaRecord};
+use super::smimea::RecordVerdict;
+use crate::dns::Security;
+
+#[derive(Serialize)]
+pub struct ReportJson {
+    pub address: String,
+    pub decision: &'static str,
+    pub reason: String,
+    pub smimea: SmimeaJson,
+    pub openpgpkey: RrsetJson<OpenPgpKeyJson>,
+    /// Security of the MX RRset itself (the hosts below share it).
+    pub mx_status: Security,
+    pub mx_reason: Option<String>,
+    pub mx: Vec<MxJson>,
+}
+
+#[derive(Serialize)]
+pub struct SmimeaJson {
+    pub name: String,
+    pub name_form: NameForm,
+    pub status: Security,
+    pub status_reason: Option<String>,
+    pub records: Vec<SmimeaRecordJson>,
+}
+
+#[derive(Serialize)]
+pub struct SmimeaRecordJson {
+    pub usage: u8,
+    pub selector: u8,
+    pub matching_type: u8,
+    pub usable: bool,
+    pub reason: String,
+    pub certificate_sha256: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct RrsetJson<T> {
+    pub name: String,
+    pub status: Security,
+    pub status_reason: Option<String>,
+    pub records: Vec<T>,
+}
+
+#[derive(Serialize)]
+pub struct OpenPgpKeyJson {
+    pub key_sha256: String,
+    pub size: usize,
+}
+
+#[derive(Serialize)]
+pub struct MxJson {
+    pub host: String,
+    pub preference: u16,
+    pub status: Security,
+    pub tlsa: RrsetJson<TlsaJson>,
+}
+
+#[derive(Serialize)]
+pub struct TlsaJson {
+    pub usage: u8,
+    pub selector: u8,
+    pub matching_type: u8,
+    pub usable: bool,
+    pub reason: String,
+    pub data_sha256: String,
+}
+
+impl From<&RecipientReport> for ReportJson {
+    fn from(report: &RecipientReport) -> Self {
+        Self {
+            address: report.address.clone(),
+            decision: report.decision.action.name(),
+            reason: report.decision.reason.clone(),
+            smimea: SmimeaJson {
+                name: report.smimea.name.to_ascii(),
+                name_form: report.smimea.form,
+                status: report.smimea.security,
+                status_reason: report.smimea.failure.clone(),
+                records: report.smimea.records.iter().map(SmimeaRecordJson::from).collect(),
+            },
+            openpgpkey: rrset(&report.openpgpkey, |key: &OpenPgpKey| OpenPgpKeyJson {
+                key_sha256: key.key_sha256.clone(),
+                size: key.size,
+            }),
+            mx_status: report.mx.security,
+            mx_reason: report.mx.failure.clone(),
+            mx: report
+                .mx
+                .records
+                .iter()
+                .map(|host: &MxHost| MxJson {
+                    host: host.host.to_ascii(),
+                    preference: host.preference,
+                    status: report.mx.security,
+                    tlsa: rrset(&host.tlsa, |tlsa: &TlsaRecord| TlsaJson {
+                        usage: tlsa.usage,
+                        selector: tlsa.selector,
+                        matching_type: tlsa.matching_type,
+                        usable: tlsa.usable.is_ok(),
+                        reason: match &tlsa.usable {
+                            Ok(()) => format!("usage {} applies to SMTP (RFC 7672)", tlsa.usage),
+                            Err(why) => why.clone(),
+                        },
+                        data_sha256: tlsa.data_sha256.clone(),
+                    }),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl From<&RecordVerdict> for SmimeaRecordJson {
+    fn from(record: &RecordVerdict) -> Self {
+        Self {
+            usage: record.usage,
+            selector: record.selector,
+            matching_type: record.matching_type,
+            usable: record.usable.is_ok(),
+            reason: match &record.usable {
+                Ok(cert) => format!(
+                    "usable for encryption ({} key, usage {})",
+                    match cert.key_kind() {
+                        super::smimea::KeyKind::Rsa => "RSA",
+                        super::smimea::KeyKind::Ec => "EC",
+                    },
+                    record.usage
+                ),
+                Err(why) => why.clone(),
+            },
+            certificate_sha256: record.certificate_sha256.clone(),
+        }
+    }
+}
+
+fn rrset<T, J>(finding: &RrsetFinding<T>, convert: impl Fn(&T) -> J) -> RrsetJson<J> {
+    RrsetJson {
+        name: finding.name.to_ascii(),
+        status: finding.security,
+        status_reason: finding.failure.clone(),
+        records: finding.records.iter().map(convert).collect(),
+    }
+}

@@ -1,0 +1,180 @@
+//! The validating stub resolver: hickory with DNSSEC validation from a
+//! configured trust anchor, UDP and TCP to every server, and a verdict cache.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
+use hickory_resolver::lookup::Lookup;
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::net::{DnsError, NetError};
+use hickory_resolver::proto::dnssec::TrustAnchors;
+use hickory_resolver::proto::rr::{Name, RecordType};
+use hickory_resolver::TokioResolver;
+
+use super::answer::DnsAnswer;
+use super::cache::AnswerCache;
+use crate::config::DnsConfig;
+
+/// Why a resolver could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("trust anchor file {path}: {why}")]
+    TrustAnchor { path: String, why: String },
+    #[error("cannot read the system's DNS configuration: {0}; set [dns] servers")]
+    SystemConfig(String),
+    #[error("no DNS servers configured; set [dns] servers")]
+    NoServers,
+    #[error("cannot start the resolver: {0}")]
+    Build(String),
+}
+
+/// A DNSSEC-validating resolver. Cheap to share behind an `Arc`.
+pub struct SecureResolver {
+    resolver: TokioResolver,
+    cache: AnswerCache,
+    servers: Vec<SocketAddr>,
+    max_ttl: Duration,
+    negative_max_ttl: Duration,
+}
+
+impl SecureResolver {
+    /// Builds a resolver from `[dns]`. Must be called inside a tokio runtime.
+    pub fn new(config: &DnsConfig) -> Result<Self, SetupError> {
+        let anchors = load_trust_anchor(config.trust_anchor.as_deref())?;
+        let servers = if config.servers.is_empty() {
+            system_servers()?
+        } else {
+            config.servers.clone()
+        };
+        if servers.is_empty() {
+            return Err(SetupError::NoServers);
+        }
+        let name_servers = servers.iter().map(|addr| name_server(*addr)).collect();
+
+        let mut opts = ResolverOpts::default();
+        opts.validate = true;
+        opts.timeout = config.timeout();
+        opts.attempts = config.attempts.max(1);
+        opts.edns0 = true;
+        // Every name we ask is fully qualified; no search list, no hosts file
+        // (an unsigned local file must never answer for DNSSEC data).
+        opts.ndots = 0;
+        opts.use_hosts_file = ResolveHosts::Never;
+        opts.try_tcp_on_error = true;
+        // Keep CNAMEs in answers so their proof is checked too.
+        opts.preserve_intermediates = true;
+        opts.positive_max_ttl = Some(Duration::from_secs(config.cache_max_ttl_secs));
+        opts.negative_max_ttl = Some(Duration::from_secs(config.cache_negative_max_ttl_secs));
+
+        let resolver = TokioResolver::builder_with_config(
+            ResolverConfig::from_name_servers(name_servers),
+            TokioRuntimeProvider::default(),
+        )
+        .with_options(opts)
+        .with_trust_anchor(Arc::new(anchors))
+        .build()
+        .map_err(|e| SetupError::Build(e.to_string()))?;
+
+        Ok(Self {
+            resolver,
+            cache: AnswerCache::default(),
+            servers,
+            max_ttl: Duration::from_secs(config.cache_max_ttl_secs),
+            negative_max_ttl: Duration::from_secs(config.cache_negative_max_ttl_secs),
+        })
+    }
+
+    /// The servers queries go to.
+    pub fn servers(&self) -> &[SocketAddr] {
+        &self.servers
+    }
+
+    /// Queries `name` (fully qualified) for `query_type` and validates the answer.
+    pub async fn query(&self, name: &Name, query_type: RecordType) -> DnsAnswer {
+        let now = Instant::now();
+        if let Some(answer) = self.cache.get(name, query_type, now) {
+            return answer;
+        }
+        let result = self.resolver.lookup(name.clone(), query_type).await;
+        let answer = DnsAnswer::from_lookup(query_type, &result);
+        let ttl = self.ttl_of(&result, now);
+        tracing::debug!(%name, %query_type, verdict = answer.label(), ttl = ttl.as_secs(), "dns");
+        self.cache.put(name.clone(), query_type, &answer, ttl, now);
+        answer
+    }
+
+    /// Forgets every cached answer (hickory's and ours).
+    pub fn clear_cache(&self) {
+        self.cache.clear();
+        self.resolver.clear_cache();
+    }
+
+    /// How long an answer may be reused: its TTL for data, the SOA's
+    /// negative TTL (RFC 2308 §5) for absence, each capped by the config.
+    fn ttl_of(&self, result: &Result<Lookup, NetError>, now: Instant) -> Duration {
+        match result {
+            Ok(lookup) => lookup
+                .valid_until()
+                .saturating_duration_since(now)
+                .min(self.max_ttl),
+            Err(NetError::Dns(DnsError::NoRecordsFound(no_records))) => {
+                let soa_ttl = no_records
+                    .soa
+                    .as_ref()
+                    .map(|soa| soa.ttl.min(soa.data.minimum))
+                    .unwrap_or(0);
+                Duration::from_secs(soa_ttl.into()).min(self.negative_max_ttl)
+            }
+            Err(_) => Duration::ZERO,
+        }
+    }
+}
+
+/// Reads a trust anchor file (DNSKEY records in zone-file format), or
+/// returns the built-in IANA root KSKs 20326 and 38696.
+pub fn load_trust_anchor(path: Option<&Path>) -> Result<TrustAnchors, SetupError> {
+    let Some(path) = path else {
+        return Ok(TrustAnchors::default());
+    };
+    let bad = |why: String| SetupError::TrustAnchor {
+        path: path.display().to_string(),
+        why,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let anchors: TrustAnchors = text
+        .parse()
+        .map_err(|e| bad(format!("does not parse as DNSKEY records: {e}")))?;
+    // hickory builds every chain from the root: an anchor without a root key
+    // would make every answer bogus, so refuse it up front.
+    if anchors.is_empty() {
+        return Err(bad("holds no DNSKEY record for the root zone (\".\")".into()));
+    }
+    Ok(anchors)
+}
+
+fn name_server(addr: SocketAddr) -> NameServerConfig {
+    // UDP first, TCP for truncated answers: SMIMEA answers exceed 1232 bytes.
+    let mut server = NameServerConfig::udp_and_tcp(addr.ip());
+    for connection in &mut server.connections {
+        connection.port = addr.port();
+    }
+    server
+}
+
+fn system_servers() -> Result<Vec<SocketAddr>, SetupError> {
+    let (config, _) = hickory_resolver::system_conf::read_system_conf()
+        .map_err(|e| SetupError::SystemConfig(e.to_string()))?;
+    let mut servers: Vec<SocketAddr> = Vec::new();
+    for server in config.name_servers() {
+        for connection in &server.connections {
+            let addr = SocketAddr::new(server.ip, connection.port);
+            if !servers.contains(&addr) {
+                servers.push(addr);
+            }
+        }
+    }
+    Ok(servers)
+}

@@ -1,0 +1,12 @@
+//! DANE Mail's engine: DNSSEC-validated SMIMEA / OPENPGPKEY / MX / TLSA
+//! lookups and the per-recipient decision they lead to.
+//!
+//! The crate is the whole product as a library; the `danemail` binary (and
+//! the tray app, later) only build a [`config::Config`] and call into it.
+//! See docs/ARCHITECTURE.md for the map.
+
+#![deny(unsafe_code)]
+
+pub mod config;
+pub mod dane;
+pub mod dns;
