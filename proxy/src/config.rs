@@ -155,8 +155,8 @@ impl Config {
                 message: message.to_owned(),
             }
         };
-        let deserializer =
-            toml::Deserializer::parse(text).map_err(|e| invalid(e.span(), "-".into(), e.message()))?;
+        let deserializer = toml::Deserializer::parse(text)
+            .map_err(|e| invalid(e.span(), "-".into(), e.message()))?;
         serde_path_to_error::deserialize(deserializer).map_err(|e| {
             let key = e.path().to_string();
             let inner = e.inner();
@@ -168,7 +168,11 @@ impl Config {
 /// 1-based line number of byte `offset` in `text`.
 fn line_of(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
-    text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 #[cfg(test)]
@@ -203,7 +207,11 @@ mod tests {
     fn errors_name_file_line_and_key() {
         let cases = [
             ("[dns]\n\ntimeout_ms = \"slow\"\n", 3, "dns.timeout_ms"),
-            ("[dns]\nservers = [\"not-an-address\"]\n", 2, "dns.servers[0]"),
+            (
+                "[dns]\nservers = [\"not-an-address\"]\n",
+                2,
+                "dns.servers[0]",
+            ),
             ("[policy]\nmode = \"sometimes\"\n", 2, "policy.mode"),
             ("[dns]\ntimeout = 5\n", 2, "dns.timeout"),
             ("[dns\n", 1, "-"),

@@ -61,11 +61,19 @@ impl Address {
         if domain.split('.').any(str::is_empty) {
             return Err(bad(&format!("the domain `{domain}` has an empty label")));
         }
-        if domain.chars().any(|c| c.is_whitespace() || c.is_control() || c == '@') {
-            return Err(bad(&format!("the domain `{domain}` has an invalid character")));
+        if domain
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '@')
+        {
+            return Err(bad(&format!(
+                "the domain `{domain}` has an invalid character"
+            )));
         }
-        let mut domain = Name::from_utf8(domain)
-            .map_err(|e| bad(&format!("the domain `{domain}` is not a valid DNS name: {e}")))?;
+        let mut domain = Name::from_utf8(domain).map_err(|e| {
+            bad(&format!(
+                "the domain `{domain}` is not a valid DNS name: {e}"
+            ))
+        })?;
         domain.set_fqdn(true);
         Ok(Self {
             original: input.to_owned(),
@@ -88,12 +96,21 @@ impl Address {
 
     fn owner_names(&self, label: &str, with_legacy: bool) -> Vec<(NameForm, Name)> {
         let lower = self.local.to_lowercase();
-        let mut names = vec![(NameForm::Sha256, self.owner(&sha256_label(&self.local), label))];
+        let mut names = vec![(
+            NameForm::Sha256,
+            self.owner(&sha256_label(&self.local), label),
+        )];
         if lower != self.local {
-            names.push((NameForm::Sha256Lowercase, self.owner(&sha256_label(&lower), label)));
+            names.push((
+                NameForm::Sha256Lowercase,
+                self.owner(&sha256_label(&lower), label),
+            ));
         }
         if with_legacy {
-            names.push((NameForm::Sha224Legacy, self.owner(&sha224_label(&self.local), label)));
+            names.push((
+                NameForm::Sha224Legacy,
+                self.owner(&sha224_label(&self.local), label),
+            ));
             if lower != self.local {
                 names.push((
                     NameForm::Sha224LegacyLowercase,
@@ -142,7 +159,11 @@ fn unquote(local: &str) -> Result<String, String> {
         let mut chars = inner.chars();
         while let Some(c) = chars.next() {
             match c {
-                '\\' => out.push(chars.next().ok_or("the local part ends in a lone backslash")?),
+                '\\' => out.push(
+                    chars
+                        .next()
+                        .ok_or("the local part ends in a lone backslash")?,
+                ),
                 '"' => return Err("the local part has an unescaped quote".into()),
                 c if c.is_control() => return Err("the local part has a control character".into()),
                 c => out.push(c),
@@ -153,7 +174,10 @@ fn unquote(local: &str) -> Result<String, String> {
         }
         return Ok(out);
     }
-    if local.chars().any(|c| c.is_whitespace() || c.is_control() || c == '"') {
+    if local
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '"')
+    {
         return Err("the local part has a space, control character or stray quote".into());
     }
     Ok(local.to_owned())
@@ -179,12 +203,18 @@ mod tests {
         );
         // Legacy draft name: the full SHA2-224 of the local part.
         assert_eq!(smimea[1].0, NameForm::Sha224Legacy);
-        assert_eq!(smimea[1].1.to_ascii().len(), 56 + ".".len() + "_smimecert.example.com.".len());
+        assert_eq!(
+            smimea[1].1.to_ascii().len(),
+            56 + ".".len() + "_smimecert.example.com.".len()
+        );
     }
 
     #[test]
     fn lowercase_variant_only_when_different() {
-        assert_eq!(Address::parse("bob@x.test").unwrap().smimea_names().len(), 2);
+        assert_eq!(
+            Address::parse("bob@x.test").unwrap().smimea_names().len(),
+            2
+        );
         let mixed = Address::parse("Bob@x.test").unwrap().smimea_names();
         let forms: Vec<NameForm> = mixed.iter().map(|(form, _)| *form).collect();
         assert_eq!(

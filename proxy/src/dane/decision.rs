@@ -95,7 +95,7 @@ impl Decision {
                 ),
             },
             Security::Insecure => no_encryption(format!(
-                "the domain of {address} is not DNSSEC-signed (insecure), so no SMIMEA can be trusted"
+                "the SMIMEA answer for {address} is insecure (its zone, or a CNAME target's, is not DNSSEC-signed), so it cannot be trusted"
             )),
             Security::Secure if finding.records.is_empty() => no_encryption(format!(
                 "{address} publishes no SMIMEA record (absence proven by DNSSEC)"

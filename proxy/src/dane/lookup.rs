@@ -91,13 +91,19 @@ impl DaneLookup {
     /// The decision alone: what the SMTP proxy needs at RCPT time.
     pub async fn decide(&self, address: &Address) -> (Decision, SmimeaFinding) {
         let finding = self.smimea(address).await;
-        (Decision::decide(&address.original, &finding, self.policy), finding)
+        (
+            Decision::decide(&address.original, &finding, self.policy),
+            finding,
+        )
     }
 
     /// The full report: SMIMEA, OPENPGPKEY, MX and TLSA, looked up concurrently.
     pub async fn report(&self, address: &Address) -> RecipientReport {
-        let (smimea, openpgpkey, mx) =
-            tokio::join!(self.smimea(address), self.openpgpkey(address), self.mx(&address.domain));
+        let (smimea, openpgpkey, mx) = tokio::join!(
+            self.smimea(address),
+            self.openpgpkey(address),
+            self.mx(&address.domain)
+        );
         RecipientReport {
             address: address.original.clone(),
             decision: Decision::decide(&address.original, &smimea, self.policy),
@@ -119,12 +125,23 @@ impl DaneLookup {
             if matches!(answer, DnsAnswer::SecureAbsent { .. }) {
                 continue;
             }
+            let secure = matches!(answer, DnsAnswer::Secure(_));
             let records = answer
                 .records()
                 .iter()
                 .filter_map(|rdata| match rdata {
                     RData::SMIMEA(record) => Some(smimea::evaluate(record, now)),
                     _ => None,
+                })
+                .map(|mut verdict| {
+                    // RFC 8162 §9: only a Secure answer may be used.
+                    if !secure {
+                        verdict.usable = Err(format!(
+                            "not DNSSEC-validated ({}): never used for encryption",
+                            answer.security()
+                        ));
+                    }
+                    verdict
                 })
                 .collect();
             return SmimeaFinding {
@@ -135,7 +152,10 @@ impl DaneLookup {
                 records,
             };
         }
-        let (form, name) = names.into_iter().next().expect("at least the RFC 8162 name");
+        let (form, name) = names
+            .into_iter()
+            .next()
+            .expect("at least the RFC 8162 name");
         SmimeaFinding {
             name,
             form,
@@ -185,7 +205,14 @@ impl DaneLookup {
             let resolver = self.resolver.clone();
             tasks.spawn(async move {
                 let tlsa = tlsa_for(&resolver, &host).await;
-                (index, MxHost { host, preference, tlsa })
+                (
+                    index,
+                    MxHost {
+                        host,
+                        preference,
+                        tlsa,
+                    },
+                )
             });
         }
         let mut found: Vec<(usize, MxHost)> = Vec::new();
@@ -239,7 +266,11 @@ async fn tlsa_for(resolver: &SecureResolver, host: &Name) -> RrsetFinding<TlsaRe
     })
 }
 
-fn finding<T>(name: Name, answer: &DnsAnswer, pick: impl Fn(&RData) -> Option<T>) -> RrsetFinding<T> {
+fn finding<T>(
+    name: Name,
+    answer: &DnsAnswer,
+    pick: impl Fn(&RData) -> Option<T>,
+) -> RrsetFinding<T> {
     RrsetFinding {
         name,
         security: answer.security(),

@@ -83,7 +83,12 @@ impl From<&RecipientReport> for ReportJson {
                 name_form: report.smimea.form,
                 status: report.smimea.security,
                 status_reason: report.smimea.failure.clone(),
-                records: report.smimea.records.iter().map(SmimeaRecordJson::from).collect(),
+                records: report
+                    .smimea
+                    .records
+                    .iter()
+                    .map(SmimeaRecordJson::from)
+                    .collect(),
             },
             openpgpkey: rrset(&report.openpgpkey, |key: &OpenPgpKey| OpenPgpKeyJson {
                 key_sha256: key.key_sha256.clone(),

@@ -85,7 +85,11 @@ pub fn evaluate(record: &TLSA, now: i64) -> RecordVerdict {
             sha256: certificate_sha256.clone().unwrap_or_default(),
         })
     } else {
-        Err(shape_reason(selector, matching_type, record.cert_data.len()))
+        Err(shape_reason(
+            selector,
+            matching_type,
+            record.cert_data.len(),
+        ))
     };
     RecordVerdict {
         usage,
@@ -130,12 +134,14 @@ fn judge_certificate(usage: u8, der: &[u8], now: i64) -> Result<X509, String> {
             return Err("usage 0 (PKIX-TA) names a CA, not the recipient's certificate".into());
         }
         2 => {
-            return Err("usage 2 (DANE-TA) names a trust anchor, not the recipient's certificate".into());
+            return Err(
+                "usage 2 (DANE-TA) names a trust anchor, not the recipient's certificate".into(),
+            );
         }
         other => return Err(format!("unknown certificate usage {other}")),
     }
-    let certificate =
-        X509::from_der(der).map_err(|e| format!("the certificate does not parse: {}", first_error(&e)))?;
+    let certificate = X509::from_der(der)
+        .map_err(|e| format!("the certificate does not parse: {}", first_error(&e)))?;
     check_validity(&certificate, now)?;
     check_key(&certificate)?;
     check_key_usage(&certificate)?;
@@ -154,20 +160,28 @@ fn check_validity(certificate: &X509, now: i64) -> Result<(), String> {
         ));
     }
     if certificate.not_after() < now {
-        return Err(format!("the certificate expired on {}", certificate.not_after()));
+        return Err(format!(
+            "the certificate expired on {}",
+            certificate.not_after()
+        ));
     }
     Ok(())
 }
 
 fn key_kind(certificate: &X509) -> Result<KeyKind, String> {
-    let key = certificate
-        .public_key()
-        .map_err(|e| format!("the certificate's public key does not parse: {}", first_error(&e)))?;
+    let key = certificate.public_key().map_err(|e| {
+        format!(
+            "the certificate's public key does not parse: {}",
+            first_error(&e)
+        )
+    })?;
     match key.id() {
         Id::RSA => {
             let bits = key.bits();
             if bits < MIN_RSA_BITS {
-                return Err(format!("RSA key of {bits} bits is too weak (at least {MIN_RSA_BITS})"));
+                return Err(format!(
+                    "RSA key of {bits} bits is too weak (at least {MIN_RSA_BITS})"
+                ));
             }
             Ok(KeyKind::Rsa)
         }
@@ -215,7 +229,9 @@ fn check_key_usage(certificate: &X509) -> Result<(), String> {
     }
     if let Some(extended) = certificate.extended_key_usage() {
         if !extended.intersects(X509ExtendedKeyUsage::SMIME | X509ExtendedKeyUsage::ANYEKU) {
-            return Err("the certificate's extended key usage does not allow e-mail protection".into());
+            return Err(
+                "the certificate's extended key usage does not allow e-mail protection".into(),
+            );
         }
     }
     Ok(())
@@ -259,10 +275,10 @@ fn key_name(id: Id) -> &'static str {
 }
 
 fn first_error(stack: &openssl::error::ErrorStack) -> String {
-    stack
-        .errors()
-        .first()
-        .map_or_else(|| stack.to_string(), |e| e.reason().unwrap_or("unknown error").to_owned())
+    stack.errors().first().map_or_else(
+        || stack.to_string(),
+        |e| e.reason().unwrap_or("unknown error").to_owned(),
+    )
 }
 
 #[cfg(test)]
@@ -280,18 +296,27 @@ mod tests {
     const DAY: i64 = 86_400;
     const NOW: i64 = 1_795_867_200;
 
-    fn cert(key: &PKey<Private>, days: (i64, i64), ku: Option<KeyUsage>, eku: Option<ExtendedKeyUsage>) -> Vec<u8> {
+    fn cert(
+        key: &PKey<Private>,
+        days: (i64, i64),
+        ku: Option<KeyUsage>,
+        eku: Option<ExtendedKeyUsage>,
+    ) -> Vec<u8> {
         let mut name = X509NameBuilder::new().unwrap();
-        name.append_entry_by_text("CN", "alice@example.test").unwrap();
+        name.append_entry_by_text("CN", "alice@example.test")
+            .unwrap();
         let name = name.build();
         let mut b = X509::builder().unwrap();
         b.set_version(2).unwrap();
-        b.set_serial_number(&BigNum::from_u32(7).unwrap().to_asn1_integer().unwrap()).unwrap();
+        b.set_serial_number(&BigNum::from_u32(7).unwrap().to_asn1_integer().unwrap())
+            .unwrap();
         b.set_subject_name(&name).unwrap();
         b.set_issuer_name(&name).unwrap();
         b.set_pubkey(key).unwrap();
-        b.set_not_before(&Asn1Time::from_unix(NOW + days.0 * DAY).unwrap()).unwrap();
-        b.set_not_after(&Asn1Time::from_unix(NOW + days.1 * DAY).unwrap()).unwrap();
+        b.set_not_before(&Asn1Time::from_unix(NOW + days.0 * DAY).unwrap())
+            .unwrap();
+        b.set_not_after(&Asn1Time::from_unix(NOW + days.1 * DAY).unwrap())
+            .unwrap();
         if let Some(ku) = ku {
             b.append_extension(ku.build().unwrap()).unwrap();
         }
@@ -307,11 +332,17 @@ mod tests {
     }
 
     fn ec(nid: Nid) -> PKey<Private> {
-        PKey::from_ec_key(EcKey::generate(&EcGroup::from_curve_name(nid).unwrap()).unwrap()).unwrap()
+        PKey::from_ec_key(EcKey::generate(&EcGroup::from_curve_name(nid).unwrap()).unwrap())
+            .unwrap()
     }
 
     fn record(usage: u8, selector: u8, matching: u8, data: Vec<u8>) -> TLSA {
-        TLSA::new(CertUsage::from(usage), Selector::from(selector), Matching::from(matching), data)
+        TLSA::new(
+            CertUsage::from(usage),
+            Selector::from(selector),
+            Matching::from(matching),
+            data,
+        )
     }
 
     fn reason(usage: u8, der: Vec<u8>) -> Result<(), String> {
@@ -323,7 +354,10 @@ mod tests {
         let rsa_key = rsa(2048);
         let der = cert(&rsa_key, (-1, 365), None, None);
         let verdict = evaluate(&record(3, 0, 0, der.clone()), NOW);
-        assert_eq!(verdict.certificate_sha256.as_deref(), Some(hex::encode(openssl::sha::sha256(&der)).as_str()));
+        assert_eq!(
+            verdict.certificate_sha256.as_deref(),
+            Some(hex::encode(openssl::sha::sha256(&der)).as_str())
+        );
         let usable = verdict.usable.unwrap();
         assert_eq!(usable.key_kind(), KeyKind::Rsa);
 
@@ -332,7 +366,11 @@ mod tests {
             ku.key_agreement().digital_signature();
             let mut eku = ExtendedKeyUsage::new();
             eku.email_protection();
-            assert_eq!(reason(3, cert(&ec(nid), (-1, 1), Some(ku), Some(eku))), Ok(()), "{nid:?}");
+            assert_eq!(
+                reason(3, cert(&ec(nid), (-1, 1), Some(ku), Some(eku))),
+                Ok(()),
+                "{nid:?}"
+            );
         }
     }
 
@@ -347,16 +385,37 @@ mod tests {
         ec_ku_wrong.key_encipherment();
         let cases = [
             (reason(3, cert(&key, (-10, -1), None, None)), "expired"),
-            (reason(3, cert(&key, (1, 10), None, None)), "not valid before"),
-            (reason(3, cert(&key, (-1, 1), Some(sign_only), None)), "keyEncipherment"),
-            (reason(3, cert(&key, (-1, 1), None, Some(server_only))), "e-mail protection"),
-            (reason(3, cert(&ec(Nid::X9_62_PRIME256V1), (-1, 1), Some(ec_ku_wrong), None)), "keyAgreement"),
+            (
+                reason(3, cert(&key, (1, 10), None, None)),
+                "not valid before",
+            ),
+            (
+                reason(3, cert(&key, (-1, 1), Some(sign_only), None)),
+                "keyEncipherment",
+            ),
+            (
+                reason(3, cert(&key, (-1, 1), None, Some(server_only))),
+                "e-mail protection",
+            ),
+            (
+                reason(
+                    3,
+                    cert(&ec(Nid::X9_62_PRIME256V1), (-1, 1), Some(ec_ku_wrong), None),
+                ),
+                "keyAgreement",
+            ),
             (reason(3, cert(&rsa(1024), (-1, 1), None, None)), "too weak"),
-            (reason(3, cert(&ec(Nid::SECP256K1), (-1, 1), None, None)), "not supported"),
+            (
+                reason(3, cert(&ec(Nid::SECP256K1), (-1, 1), None, None)),
+                "not supported",
+            ),
             (reason(3, b"not a certificate".to_vec()), "does not parse"),
             (reason(0, cert(&key, (-1, 1), None, None)), "usage 0"),
             (reason(2, cert(&key, (-1, 1), None, None)), "usage 2"),
-            (reason(9, cert(&key, (-1, 1), None, None)), "unknown certificate usage"),
+            (
+                reason(9, cert(&key, (-1, 1), None, None)),
+                "unknown certificate usage",
+            ),
             // Self-signed: cannot chain to a system CA.
             (reason(1, cert(&key, (-1, 1), None, None)), "does not chain"),
         ];

@@ -143,10 +143,10 @@ impl DnsAnswer {
             NetError::Dns(DnsError::ResponseCode(code)) => {
                 Self::Indeterminate(format!("the DNS server answered {}", rcode_name(*code)))
             }
-            NetError::Timeout => Self::Indeterminate("no answer from the DNS server (timeout)".into()),
-            NetError::NoConnections => {
-                Self::Indeterminate("no DNS server could be reached".into())
+            NetError::Timeout => {
+                Self::Indeterminate("no answer from the DNS server (timeout)".into())
             }
+            NetError::NoConnections => Self::Indeterminate("no DNS server could be reached".into()),
             NetError::Io(io) => Self::Indeterminate(format!("network error: {io}")),
             other => Self::Indeterminate(format!("DNS query failed: {other}")),
         }
@@ -155,7 +155,9 @@ impl DnsAnswer {
     fn from_absence(no_records: &NoRecords) -> Self {
         let nxdomain = no_records.response_code == ResponseCode::NXDomain;
         let Some(authorities) = &no_records.authorities else {
-            return Self::Indeterminate("a negative answer came without an authority section".into());
+            return Self::Indeterminate(
+                "a negative answer came without an authority section".into(),
+            );
         };
         let proofs: Vec<&Record> = authorities
             .iter()
@@ -177,10 +179,8 @@ impl DnsAnswer {
     }
 }
 
-const BOGUS_DATA: &str =
-    "DNSSEC validation failed: a signature is bad, missing or expired, or the chain of trust is broken";
-const BOGUS_DENIAL: &str =
-    "DNSSEC validation failed: the denial of existence is not proven by valid NSEC/NSEC3 records";
+const BOGUS_DATA: &str = "a signature is bad, missing or expired, or the chain of trust is broken";
+const BOGUS_DENIAL: &str = "the denial of existence is not proven by valid NSEC/NSEC3 records";
 
 /// The weakest proof of a set, Bogus dominating: one bad link taints all.
 /// An empty set proves nothing.

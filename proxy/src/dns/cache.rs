@@ -32,7 +32,14 @@ impl AnswerCache {
     }
 
     /// Stores `answer` for `ttl`; failures and zero TTLs are not stored.
-    pub fn put(&self, name: Name, query_type: RecordType, answer: &DnsAnswer, ttl: Duration, now: Instant) {
+    pub fn put(
+        &self,
+        name: Name,
+        query_type: RecordType,
+        answer: &DnsAnswer,
+        ttl: Duration,
+        now: Instant,
+    ) {
         if answer.failure().is_some() || ttl.is_zero() {
             return;
         }
@@ -53,7 +60,10 @@ impl AnswerCache {
     }
 
     pub fn clear(&self) {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 }
 
@@ -67,13 +77,28 @@ mod tests {
         let name = Name::from_ascii("a.test.").unwrap();
         let now = Instant::now();
         let absent = DnsAnswer::SecureAbsent { nxdomain: true };
-        cache.put(name.clone(), RecordType::SMIMEA, &absent, Duration::from_secs(10), now);
+        cache.put(
+            name.clone(),
+            RecordType::SMIMEA,
+            &absent,
+            Duration::from_secs(10),
+            now,
+        );
         assert_eq!(cache.get(&name, RecordType::SMIMEA, now), Some(absent));
-        assert_eq!(cache.get(&name, RecordType::SMIMEA, now + Duration::from_secs(11)), None);
+        assert_eq!(
+            cache.get(&name, RecordType::SMIMEA, now + Duration::from_secs(11)),
+            None
+        );
         assert_eq!(cache.get(&name, RecordType::TLSA, now), None);
 
         let bogus = DnsAnswer::Bogus("x".into());
-        cache.put(name.clone(), RecordType::MX, &bogus, Duration::from_secs(10), now);
+        cache.put(
+            name.clone(),
+            RecordType::MX,
+            &bogus,
+            Duration::from_secs(10),
+            now,
+        );
         assert_eq!(cache.get(&name, RecordType::MX, now), None);
     }
 }

@@ -56,16 +56,28 @@ pub async fn diagnose(resolver: &SecureResolver, query_timeout: Duration) -> Dia
                         signature_windows.push(window);
                     }
                     match verdict {
-                        Ok(detail) => checks.push(Check { name, ok: true, detail }),
+                        Ok(detail) => checks.push(Check {
+                            name,
+                            ok: true,
+                            detail,
+                        }),
                         Err(why) => {
                             problems.push(format!("{server} over {transport} {why}"));
-                            checks.push(Check { name, ok: false, detail: why });
+                            checks.push(Check {
+                                name,
+                                ok: false,
+                                detail: why,
+                            });
                         }
                     }
                 }
                 Err(why) => {
                     problems.push(format!("{server} over {transport}: {why}"));
-                    checks.push(Check { name, ok: false, detail: why });
+                    checks.push(Check {
+                        name,
+                        ok: false,
+                        detail: why,
+                    });
                 }
             }
         }
@@ -82,7 +94,10 @@ pub async fn diagnose(resolver: &SecureResolver, query_timeout: Duration) -> Dia
     let validated = resolver.query(&Name::root(), RecordType::DNSKEY).await;
     let ok = matches!(validated, DnsAnswer::Secure(_));
     let detail = match &validated {
-        DnsAnswer::Secure(keys) => format!("{} root DNSKEYs validated from the trust anchor", keys.len()),
+        DnsAnswer::Secure(keys) => format!(
+            "{} root DNSKEYs validated from the trust anchor",
+            keys.len()
+        ),
         other => format!(
             "root DNSKEY is {}: {}",
             other.security(),
@@ -137,7 +152,10 @@ struct Probe {
 impl Probe {
     fn verdict(&self) -> Result<String, String> {
         if self.response_code != ResponseCode::NoError {
-            return Err(format!("answered {:?} for the root DNSKEY", self.response_code));
+            return Err(format!(
+                "answered {:?} for the root DNSKEY",
+                self.response_code
+            ));
         }
         if self.truncated {
             // A truncated UDP answer is fine: the TCP probe covers that server.
@@ -149,7 +167,10 @@ impl Probe {
         if self.rrsigs == 0 {
             return Err("strips DNSSEC signatures (no RRSIG with the root DNSKEY)".into());
         }
-        Ok(format!("{} DNSKEY with {} RRSIG", self.dnskeys, self.rrsigs))
+        Ok(format!(
+            "{} DNSKEY with {} RRSIG",
+            self.dnskeys, self.rrsigs
+        ))
     }
 }
 
@@ -209,10 +230,13 @@ async fn probe(server: SocketAddr, transport: Transport, limit: Duration) -> Res
     for record in &response.answers {
         match &record.data {
             RData::DNSSEC(DNSSECRData::DNSKEY(_)) => probe.dnskeys += 1,
-            RData::DNSSEC(DNSSECRData::RRSIG(sig)) if sig.input().type_covered == RecordType::DNSKEY => {
+            RData::DNSSEC(DNSSECRData::RRSIG(sig))
+                if sig.input().type_covered == RecordType::DNSKEY =>
+            {
                 probe.rrsigs += 1;
                 let input = sig.input();
-                probe.signature_window = Some((input.sig_inception.get(), input.sig_expiration.get()));
+                probe.signature_window =
+                    Some((input.sig_inception.get(), input.sig_expiration.get()));
             }
             _ => {}
         }

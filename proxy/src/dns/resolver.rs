@@ -150,7 +150,9 @@ pub fn load_trust_anchor(path: Option<&Path>) -> Result<TrustAnchors, SetupError
     // hickory builds every chain from the root: an anchor without a root key
     // would make every answer bogus, so refuse it up front.
     if anchors.is_empty() {
-        return Err(bad("holds no DNSKEY record for the root zone (\".\")".into()));
+        return Err(bad(
+            "holds no DNSKEY record for the root zone (\".\")".into()
+        ));
     }
     Ok(anchors)
 }

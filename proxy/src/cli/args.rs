@@ -1,0 +1,75 @@
+//! The command line as typed (stage one); `super::settings` turns it into a
+//! validated [`danemail::config::Config`] (stage two).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use danemail::config::PolicyMode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "danemail",
+    version,
+    about = "DANE Mail: S/MIME by DNSSEC-validated SMIMEA for any mail client"
+)]
+pub struct Cli {
+    /// Configuration file (default: the platform config dir's danemail/config.toml, if present).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Look up what validated DNS proves about each address, and the decision.
+    Lookup(LookupArgs),
+    /// Check that the configured resolvers and the clock allow trusted lookups.
+    Doctor(DoctorArgs),
+}
+
+/// Flags that override `[dns]` and `[policy]` for one run.
+#[derive(Debug, Args)]
+pub struct DnsFlags {
+    /// DNS server as IP:PORT (repeatable); replaces `[dns] servers`.
+    #[arg(long = "dns-server", value_name = "IP:PORT")]
+    pub dns_servers: Vec<SocketAddr>,
+
+    /// Trust anchor file (DNSKEY records, zone-file format); replaces `[dns] trust_anchor`.
+    #[arg(long, value_name = "FILE")]
+    pub trust_anchor: Option<PathBuf>,
+
+    /// Per-query timeout in milliseconds; replaces `[dns] timeout_ms`.
+    #[arg(long, value_name = "MS")]
+    pub timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct LookupArgs {
+    #[command(flatten)]
+    pub dns: DnsFlags,
+
+    /// Policy for recipients without a usable certificate; replaces `[policy] mode`.
+    #[arg(long, value_name = "opportunistic|require")]
+    pub policy: Option<PolicyMode>,
+
+    /// Print a JSON array, one object per address (schema: docs/LOOKUP-JSON.md).
+    #[arg(long)]
+    pub json: bool,
+
+    /// Addresses to look up.
+    #[arg(required = true, value_name = "ADDRESS")]
+    pub addresses: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub dns: DnsFlags,
+
+    /// Print the checks as JSON.
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,148 @@
+//! The `danemail` subcommands: build a config from flags and file, call the
+//! library, print.
+
+pub mod args;
+mod render;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use danemail::config::{Config, DnsConfig};
+use danemail::dane::{Address, DaneLookup};
+use danemail::dns::{doctor, SecureResolver};
+use tokio::task::JoinSet;
+
+use args::{Cli, Command, DnsFlags, DoctorArgs, LookupArgs};
+
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_PROBLEM: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+
+/// Prints a clap error as one line (help and version as clap renders them).
+pub fn usage_error(err: clap::Error) -> std::process::ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+    ) || matches!(
+        err.kind(),
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = err.print();
+        return std::process::ExitCode::from(
+            if err.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                EXIT_USAGE
+            } else {
+                EXIT_OK
+            },
+        );
+    }
+    // clap's first paragraph (up to the blank line before "Usage:"), joined.
+    let rendered = err.render().to_string();
+    let paragraph: Vec<&str> = rendered
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let line = paragraph.join(" ");
+    let line = line.strip_prefix("error: ").unwrap_or(&line);
+    eprintln!("danemail: {line} (see --help)");
+    std::process::ExitCode::from(EXIT_USAGE)
+}
+
+/// Logs to stderr; `RUST_LOG` overrides. hickory's own warnings (one per
+/// bogus answer) are off by default: the verdicts already say it.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(
+            "warn,hickory_proto=off,hickory_net=off,hickory_resolver=off",
+        )
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<u8> {
+    let config = Config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Lookup(args) => lookup(config, args).await,
+        Command::Doctor(args) => doctor(config, args).await,
+    }
+}
+
+async fn lookup(mut config: Config, args: LookupArgs) -> anyhow::Result<u8> {
+    // Check every address before any query: bad input fails fast and whole.
+    let addresses = args
+        .addresses
+        .iter()
+        .map(|a| Address::parse(a))
+        .collect::<Result<Vec<_>, _>>()?;
+    apply_dns_flags(&mut config.dns, &args.dns);
+    if let Some(policy) = args.policy {
+        config.policy.mode = policy;
+    }
+    let resolver = Arc::new(SecureResolver::new(&config.dns)?);
+    let engine = DaneLookup::new(resolver, config.policy.mode);
+
+    let mut tasks = JoinSet::new();
+    for (index, address) in addresses.into_iter().enumerate() {
+        let engine = engine.clone();
+        tasks.spawn(async move { (index, engine.report(&address).await) });
+    }
+    let mut reports = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        reports.push(joined.context("a lookup task failed")?);
+    }
+    reports.sort_by_key(|(index, _)| *index);
+    let reports: Vec<_> = reports.into_iter().map(|(_, report)| report).collect();
+
+    if args.json {
+        emit(&format!("{}\n", render::lookup_json(&reports)?))?;
+    } else {
+        emit(&render::lookup_table(&reports))?;
+    }
+    Ok(EXIT_OK)
+}
+
+async fn doctor(mut config: Config, args: DoctorArgs) -> anyhow::Result<u8> {
+    apply_dns_flags(&mut config.dns, &args.dns);
+    let resolver = SecureResolver::new(&config.dns)?;
+    let diagnosis = doctor::diagnose(&resolver, config.dns.timeout()).await;
+    if args.json {
+        emit(&format!("{}\n", serde_json::to_string_pretty(&diagnosis)?))?;
+    } else {
+        emit(&render::doctor_text(&diagnosis))?;
+    }
+    Ok(if diagnosis.problem.is_some() {
+        EXIT_PROBLEM
+    } else {
+        EXIT_OK
+    })
+}
+
+fn apply_dns_flags(dns: &mut DnsConfig, flags: &DnsFlags) {
+    if !flags.dns_servers.is_empty() {
+        dns.servers = flags.dns_servers.clone();
+    }
+    if let Some(anchor) = &flags.trust_anchor {
+        dns.trust_anchor = Some(anchor.clone());
+    }
+    if let Some(timeout) = flags.timeout_ms {
+        dns.timeout_ms = timeout;
+    }
+}
+
+/// Writes to stdout; a closed pipe (`danemail lookup … | head`) is not an error.
+fn emit(text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}

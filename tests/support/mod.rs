@@ -1,0 +1,227 @@
+//! Shared harness for the end-to-end tests: builds the signed fixture zones
+//! (tests/fixtures/dns/build.sh), serves them with a real nsd on a free
+//! loopback port, and runs the oracles. One fixture per test process.
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// A built and served copy of the DNS fixtures.
+pub struct DnsFixture {
+    pub dir: PathBuf,
+    pub port: u16,
+    _keep: tempfile::TempDir,
+}
+
+/// One row of cases.tsv.
+#[derive(Debug, Clone)]
+pub struct Case {
+    pub case: String,
+    pub qname: String,
+    pub qtype: String,
+    pub expected: String,
+    pub note: String,
+}
+
+/// One row of addresses.tsv.
+#[derive(Debug, Clone)]
+pub struct FixtureAddress {
+    pub address: String,
+    pub cert_sha256: Option<String>,
+    pub note: String,
+}
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("proxy/ has a parent")
+        .to_owned()
+}
+
+fn script(name: &str) -> PathBuf {
+    repo_root().join("tests/fixtures/dns").join(name)
+}
+
+/// The fixture of this test process, built and served on first use.
+pub fn dns() -> &'static DnsFixture {
+    static FIXTURE: OnceLock<DnsFixture> = OnceLock::new();
+    FIXTURE.get_or_init(DnsFixture::start)
+}
+
+impl DnsFixture {
+    fn start() -> Self {
+        let keep = tempfile::Builder::new()
+            .prefix("danemail-dns-")
+            .tempdir()
+            .expect("temp dir");
+        let dir = keep.path().to_owned();
+        let status = Command::new("bash")
+            .arg(script("build.sh"))
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .status()
+            .expect("run build.sh (needs nsd, ldnsutils, openssl)");
+        assert!(status.success(), "tests/fixtures/dns/build.sh failed");
+        let port = free_port();
+        // nsd must not outlive this test process: a watchdog shell kills it
+        // when our pid is gone (statics are never dropped).
+        let watchdog = format!(
+            "bash '{serve}' '{dir}' {port} >'{dir}/serve.log' 2>&1 & child=$!; \
+             while kill -0 {pid} 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 0.2; done; \
+             kill $child 2>/dev/null",
+            serve = script("serve.sh").display(),
+            dir = dir.display(),
+            pid = std::process::id(),
+        );
+        // Deliberately not waited for: it ends when this process does.
+        #[allow(clippy::zombie_processes)]
+        Command::new("bash")
+            .args(["-c", &watchdog])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn nsd watchdog");
+        wait_until_serving(port, &dir);
+        Self {
+            dir,
+            port,
+            _keep: keep,
+        }
+    }
+
+    pub fn server(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    pub fn trust_anchor(&self) -> PathBuf {
+        self.dir.join("trust-anchor.key")
+    }
+
+    pub fn cases(&self) -> Vec<Case> {
+        read_tsv(&self.dir.join("cases.tsv"))
+            .into_iter()
+            .map(|f| Case {
+                case: f[0].clone(),
+                qname: f[1].clone(),
+                qtype: f[2].clone(),
+                expected: f[3].clone(),
+                note: f.get(4).cloned().unwrap_or_default(),
+            })
+            .collect()
+    }
+
+    pub fn addresses(&self) -> Vec<FixtureAddress> {
+        read_tsv(&self.dir.join("addresses.tsv"))
+            .into_iter()
+            .map(|f| FixtureAddress {
+                address: f[0].clone(),
+                cert_sha256: (f[1] != "-").then(|| f[1].clone()),
+                note: f.get(2).cloned().unwrap_or_default(),
+            })
+            .collect()
+    }
+
+    pub fn address(&self, address: &str) -> FixtureAddress {
+        self.addresses()
+            .into_iter()
+            .find(|a| a.address == address)
+            .unwrap_or_else(|| panic!("{address} is not in addresses.tsv"))
+    }
+
+    /// The verdict of `delv` or `unbound` for one query.
+    pub fn oracle(&self, tool: &str, qname: &str, qtype: &str) -> String {
+        let out = Command::new("bash")
+            .arg(script("oracle.sh"))
+            .args([
+                tool,
+                &self.dir.display().to_string(),
+                &self.port.to_string(),
+                qname,
+                qtype,
+            ])
+            .output()
+            .expect("run oracle.sh");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// A `danemail` config file pointing at this fixture.
+    pub fn config_file(&self, extra: &str) -> PathBuf {
+        let path = self.dir.join(format!("config-{}.toml", std::process::id()));
+        let text = format!(
+            "[dns]\nservers = [\"{}\"]\ntrust_anchor = \"{}\"\ntimeout_ms = 2000\n{extra}",
+            self.server(),
+            self.trust_anchor().display()
+        );
+        std::fs::write(&path, text).expect("write config");
+        path
+    }
+}
+
+fn read_tsv(path: &Path) -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.split('\t').map(str::to_owned).collect())
+        .collect()
+}
+
+/// A port free for both UDP and TCP on 127.0.0.1.
+pub fn free_port() -> u16 {
+    loop {
+        let tcp = TcpListener::bind("127.0.0.1:0").expect("bind tcp");
+        let port = tcp.local_addr().expect("addr").port();
+        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+fn wait_until_serving(port: u16, dir: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log = std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default();
+    panic!("nsd did not start on 127.0.0.1:{port}: {log}");
+}
+
+/// A UDP and TCP socket on loopback that accept queries and never answer:
+/// a dead server that costs a real timeout (not a quick ICMP refusal).
+pub struct BlackHole {
+    pub addr: SocketAddr,
+    _udp: UdpSocket,
+    _tcp: TcpListener,
+}
+
+impl BlackHole {
+    pub fn new() -> Self {
+        loop {
+            let tcp = TcpListener::bind("127.0.0.1:0").expect("bind tcp");
+            let addr = tcp.local_addr().expect("addr");
+            if let Ok(udp) = UdpSocket::bind(addr) {
+                return Self {
+                    addr,
+                    _udp: udp,
+                    _tcp: tcp,
+                };
+            }
+        }
+    }
+}
+
+/// Runs the `danemail` binary built for these tests.
+pub fn danemail(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_danemail"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run danemail")
+}
