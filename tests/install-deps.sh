@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the build and the end-to-end tests need:
+# the real parts the tests start on loopback (DESIGN.md), and OpenSSL's
+# headers for the openssl crate. Needs root or sudo when something is missing.
+set -euo pipefail
+
+packages=(
+    nsd ldnsutils                    # signed fixture zones, served
+    bind9-dnsutils unbound unbound-host  # delv and unbound: the oracles
+    openssl libssl-dev pkg-config    # certificates; the openssl crate
+    iproute2
+)
+missing=()
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
+done
+((${#missing[@]})) || exit 0
+echo "installing: ${missing[*]}" >&2
+sudo=""
+[[ $(id -u) -eq 0 ]] || sudo="sudo"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
