@@ -123,6 +123,12 @@ fn json_has_openpgpkey_mx_and_tlsa() {
     assert_eq!(mx[0]["status"], "secure");
     assert_eq!(mx[0]["tlsa"]["status"], "secure");
     assert_eq!(mx[0]["tlsa"]["records"][0]["usable"], true);
+    let only = &lookup_json(&["--smimea-only", "alice@ecdsa.test"])[0];
+    assert_eq!(only["decision"], "encrypt");
+    assert!(
+        only["mx"].is_null() && only["openpgpkey"].is_null(),
+        "{only:#}"
+    );
     let nobody = &lookup_json(&["nobody@ecdsa.test"])[0];
     assert_eq!(nobody["smimea"]["status"], "secure");
     assert_eq!(nobody["smimea"]["records"].as_array().unwrap().len(), 0);

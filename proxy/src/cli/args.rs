@@ -59,6 +59,10 @@ pub struct LookupArgs {
     #[arg(long)]
     pub json: bool,
 
+    /// Look up SMIMEA only (all the decision needs); skip OPENPGPKEY, MX and TLSA.
+    #[arg(long)]
+    pub smimea_only: bool,
+
     /// Addresses to look up.
     #[arg(required = true, value_name = "ADDRESS")]
     pub addresses: Vec<String>,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use danemail::config::{Config, DnsConfig};
-use danemail::dane::{Address, DaneLookup};
+use danemail::dane::{Address, DaneLookup, Scope};
 use danemail::dns::{doctor, SecureResolver};
 use tokio::task::JoinSet;
 
@@ -86,10 +86,15 @@ async fn lookup(mut config: Config, args: LookupArgs) -> anyhow::Result<u8> {
     let resolver = Arc::new(SecureResolver::new(&config.dns)?);
     let engine = DaneLookup::new(resolver, config.policy.mode);
 
+    let scope = if args.smimea_only {
+        Scope::SmimeaOnly
+    } else {
+        Scope::Everything
+    };
     let mut tasks = JoinSet::new();
     for (index, address) in addresses.into_iter().enumerate() {
         let engine = engine.clone();
-        tasks.spawn(async move { (index, engine.report(&address).await) });
+        tasks.spawn(async move { (index, engine.report(&address, scope).await) });
     }
     let mut reports = Vec::new();
     while let Some(joined) = tasks.join_next().await {

@@ -46,34 +46,37 @@ pub fn lookup_table(reports: &[RecipientReport]) -> String {
                     .unwrap_or_default()
             );
         }
-        let pgp = &json.openpgpkey;
-        let _ = writeln!(
-            out,
-            "  OPENPGPKEY  {:<13} {} key(s)",
-            pgp.status.to_string(),
-            pgp.records.len()
-        );
-        let _ = writeln!(
-            out,
-            "  MX          {:<13} {} host(s){}",
-            json.mx_status.to_string(),
-            json.mx.len(),
-            json.mx_reason
-                .as_ref()
-                .map(|r| format!(" ({r})"))
-                .unwrap_or_default()
-        );
-        for mx in &json.mx {
-            let usable = mx.tlsa.records.iter().filter(|r| r.usable).count();
+        if let Some(pgp) = &json.openpgpkey {
             let _ = writeln!(
                 out,
-                "    {:>5} {:<30} TLSA {:<13} {} record(s), {} usable for SMTP",
-                mx.preference,
-                mx.host,
-                mx.tlsa.status.to_string(),
-                mx.tlsa.records.len(),
-                usable
+                "  OPENPGPKEY  {:<13} {} key(s)",
+                pgp.status.to_string(),
+                pgp.records.len()
             );
+        }
+        if let (Some(status), Some(hosts)) = (json.mx_status, &json.mx) {
+            let _ = writeln!(
+                out,
+                "  MX          {:<13} {} host(s){}",
+                status.to_string(),
+                hosts.len(),
+                json.mx_reason
+                    .as_ref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
+            );
+            for mx in hosts {
+                let usable = mx.tlsa.records.iter().filter(|r| r.usable).count();
+                let _ = writeln!(
+                    out,
+                    "    {:>5} {:<30} TLSA {:<13} {} record(s), {} usable for SMTP",
+                    mx.preference,
+                    mx.host,
+                    mx.tlsa.status.to_string(),
+                    mx.tlsa.records.len(),
+                    usable
+                );
+            }
         }
         out.push('\n');
     }

@@ -68,8 +68,19 @@ pub struct RecipientReport {
     pub address: String,
     pub decision: Decision,
     pub smimea: SmimeaFinding,
-    pub openpgpkey: RrsetFinding<OpenPgpKey>,
-    pub mx: RrsetFinding<MxHost>,
+    /// `None` when the scope was [`Scope::SmimeaOnly`].
+    pub openpgpkey: Option<RrsetFinding<OpenPgpKey>>,
+    /// `None` when the scope was [`Scope::SmimeaOnly`].
+    pub mx: Option<RrsetFinding<MxHost>>,
+}
+
+/// How much a report looks up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// SMIMEA, OPENPGPKEY, MX and TLSA.
+    Everything,
+    /// SMIMEA only: all the decision needs (what the proxy does per RCPT).
+    SmimeaOnly,
 }
 
 /// The engine. Cheap to clone; share one per process so the cache is shared.
@@ -97,13 +108,19 @@ impl DaneLookup {
         )
     }
 
-    /// The full report: SMIMEA, OPENPGPKEY, MX and TLSA, looked up concurrently.
-    pub async fn report(&self, address: &Address) -> RecipientReport {
-        let (smimea, openpgpkey, mx) = tokio::join!(
-            self.smimea(address),
-            self.openpgpkey(address),
-            self.mx(&address.domain)
-        );
+    /// The report for `scope`; the lookups run concurrently.
+    pub async fn report(&self, address: &Address, scope: Scope) -> RecipientReport {
+        let (smimea, openpgpkey, mx) = match scope {
+            Scope::Everything => {
+                let (smimea, openpgpkey, mx) = tokio::join!(
+                    self.smimea(address),
+                    self.openpgpkey(address),
+                    self.mx(&address.domain)
+                );
+                (smimea, Some(openpgpkey), Some(mx))
+            }
+            Scope::SmimeaOnly => (self.smimea(address).await, None, None),
+        };
         RecipientReport {
             address: address.original.clone(),
             decision: Decision::decide(&address.original, &smimea, self.policy),

@@ -13,6 +13,6 @@ pub mod smimea;
 pub use address::{Address, AddressError, NameForm};
 pub use decision::{Action, Decision, TempfailCause};
 pub use lookup::{
-    DaneLookup, MxHost, OpenPgpKey, RecipientReport, RrsetFinding, SmimeaFinding, TlsaRecord,
+    DaneLookup, MxHost, OpenPgpKey, RecipientReport, RrsetFinding, Scope, SmimeaFinding, TlsaRecord,
 };
 pub use smimea::{KeyKind, UsableCertificate};

@@ -14,11 +14,14 @@ pub struct ReportJson {
     pub decision: &'static str,
     pub reason: String,
     pub smimea: SmimeaJson,
-    pub openpgpkey: RrsetJson<OpenPgpKeyJson>,
-    /// Security of the MX RRset itself (the hosts below share it).
-    pub mx_status: Security,
+    /// `null` with `--smimea-only`.
+    pub openpgpkey: Option<RrsetJson<OpenPgpKeyJson>>,
+    /// Security of the MX RRset itself (the hosts below share it);
+    /// `null` with `--smimea-only`.
+    pub mx_status: Option<Security>,
     pub mx_reason: Option<String>,
-    pub mx: Vec<MxJson>,
+    /// `null` with `--smimea-only`.
+    pub mx: Option<Vec<MxJson>>,
 }
 
 #[derive(Serialize)]
@@ -90,33 +93,20 @@ impl From<&RecipientReport> for ReportJson {
                     .map(SmimeaRecordJson::from)
                     .collect(),
             },
-            openpgpkey: rrset(&report.openpgpkey, |key: &OpenPgpKey| OpenPgpKeyJson {
-                key_sha256: key.key_sha256.clone(),
-                size: key.size,
-            }),
-            mx_status: report.mx.security,
-            mx_reason: report.mx.failure.clone(),
-            mx: report
-                .mx
-                .records
-                .iter()
-                .map(|host: &MxHost| MxJson {
-                    host: host.host.to_ascii(),
-                    preference: host.preference,
-                    status: report.mx.security,
-                    tlsa: rrset(&host.tlsa, |tlsa: &TlsaRecord| TlsaJson {
-                        usage: tlsa.usage,
-                        selector: tlsa.selector,
-                        matching_type: tlsa.matching_type,
-                        usable: tlsa.usable.is_ok(),
-                        reason: match &tlsa.usable {
-                            Ok(()) => format!("usage {} applies to SMTP (RFC 7672)", tlsa.usage),
-                            Err(why) => why.clone(),
-                        },
-                        data_sha256: tlsa.data_sha256.clone(),
-                    }),
+            openpgpkey: report.openpgpkey.as_ref().map(|finding| {
+                rrset(finding, |key: &OpenPgpKey| OpenPgpKeyJson {
+                    key_sha256: key.key_sha256.clone(),
+                    size: key.size,
                 })
-                .collect(),
+            }),
+            mx_status: report.mx.as_ref().map(|mx| mx.security),
+            mx_reason: report.mx.as_ref().and_then(|mx| mx.failure.clone()),
+            mx: report.mx.as_ref().map(|mx| {
+                mx.records
+                    .iter()
+                    .map(|host| mx_json(host, mx.security))
+                    .collect()
+            }),
         }
     }
 }
@@ -150,5 +140,24 @@ fn rrset<T, J>(finding: &RrsetFinding<T>, convert: impl Fn(&T) -> J) -> RrsetJso
         status: finding.security,
         status_reason: finding.failure.clone(),
         records: finding.records.iter().map(convert).collect(),
+    }
+}
+
+fn mx_json(host: &MxHost, status: Security) -> MxJson {
+    MxJson {
+        host: host.host.to_ascii(),
+        preference: host.preference,
+        status,
+        tlsa: rrset(&host.tlsa, |tlsa: &TlsaRecord| TlsaJson {
+            usage: tlsa.usage,
+            selector: tlsa.selector,
+            matching_type: tlsa.matching_type,
+            usable: tlsa.usable.is_ok(),
+            reason: match &tlsa.usable {
+                Ok(()) => format!("usage {} applies to SMTP (RFC 7672)", tlsa.usage),
+                Err(why) => why.clone(),
+            },
+            data_sha256: tlsa.data_sha256.clone(),
+        }),
     }
 }

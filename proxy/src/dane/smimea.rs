@@ -7,7 +7,8 @@
 //! reads, a key usage that allows encryption, and inside its validity.
 //! Everything else is reported with the reason it is not usable.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 
 use hickory_resolver::proto::rr::rdata::TLSA;
 use openssl::asn1::Asn1Time;
@@ -24,6 +25,7 @@ use openssl::x509::{X509ExtendedKeyUsage, X509KeyUsage, X509StoreContext, X509};
 pub struct UsableCertificate {
     certificate: X509,
     sha256: String,
+    kind: KeyKind,
 }
 
 impl UsableCertificate {
@@ -37,7 +39,7 @@ impl UsableCertificate {
     }
 
     pub fn key_kind(&self) -> KeyKind {
-        key_kind(&self.certificate).unwrap_or(KeyKind::Rsa)
+        self.kind
     }
 }
 
@@ -80,9 +82,12 @@ pub fn evaluate(record: &TLSA, now: i64) -> RecordVerdict {
     let certificate_sha256 =
         full_certificate.then(|| hex::encode(openssl::sha::sha256(&record.cert_data)));
     let usable = if full_certificate {
-        judge_certificate(usage, &record.cert_data, now).map(|certificate| UsableCertificate {
-            certificate,
-            sha256: certificate_sha256.clone().unwrap_or_default(),
+        judge_certificate(usage, &record.cert_data, now).map(|(certificate, kind)| {
+            UsableCertificate {
+                certificate,
+                sha256: certificate_sha256.clone().unwrap_or_default(),
+                kind,
+            }
         })
     } else {
         Err(shape_reason(
@@ -127,7 +132,7 @@ fn shape_reason(selector: u8, matching_type: u8, len: usize) -> String {
     }
 }
 
-fn judge_certificate(usage: u8, der: &[u8], now: i64) -> Result<X509, String> {
+fn judge_certificate(usage: u8, der: &[u8], now: i64) -> Result<(X509, KeyKind), String> {
     match usage {
         1 | 3 => {}
         0 => {
@@ -140,15 +145,42 @@ fn judge_certificate(usage: u8, der: &[u8], now: i64) -> Result<X509, String> {
         }
         other => return Err(format!("unknown certificate usage {other}")),
     }
-    let certificate = X509::from_der(der)
-        .map_err(|e| format!("the certificate does not parse: {}", first_error(&e)))?;
+    let (certificate, kind) = parse_and_check_key(der)?;
     check_validity(&certificate, now)?;
-    check_key(&certificate)?;
-    check_key_usage(&certificate)?;
     if usage == 1 {
         check_pkix_chain(&certificate)?;
     }
-    Ok(certificate)
+    Ok((certificate, kind))
+}
+
+/// Certificates already parsed, by SHA-256 of their DER: decoding a key
+/// costs about 100 µs with OpenSSL 3, and every cached lookup re-judges its
+/// records. Only the time-independent checks are remembered.
+type ParsedCache = HashMap<[u8; 32], Result<(X509, KeyKind), String>>;
+
+/// Bound on remembered certificates; the map is simply cleared beyond it.
+const MAX_PARSED: usize = 1024;
+
+fn parse_and_check_key(der: &[u8]) -> Result<(X509, KeyKind), String> {
+    static PARSED: OnceLock<Mutex<ParsedCache>> = OnceLock::new();
+    let key = openssl::sha::sha256(der);
+    let parsed = PARSED.get_or_init(Default::default);
+    if let Some(hit) = parsed.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return hit.clone();
+    }
+    let result = X509::from_der(der)
+        .map_err(|e| format!("the certificate does not parse: {}", first_error(&e)))
+        .and_then(|certificate| {
+            let kind = key_kind(&certificate)?;
+            check_key_usage(&certificate, kind)?;
+            Ok((certificate, kind))
+        });
+    let mut map = parsed.lock().unwrap_or_else(|e| e.into_inner());
+    if map.len() >= MAX_PARSED {
+        map.clear();
+    }
+    map.insert(key, result.clone());
+    result
 }
 
 fn check_validity(certificate: &X509, now: i64) -> Result<(), String> {
@@ -203,15 +235,10 @@ fn key_kind(certificate: &X509) -> Result<KeyKind, String> {
     }
 }
 
-fn check_key(certificate: &X509) -> Result<(), String> {
-    key_kind(certificate).map(|_| ())
-}
-
 /// RFC 8550 §4.4.2 / RFC 5280 §4.2.1.3: no keyUsage means any use; an RSA
 /// key must allow keyEncipherment, an EC key keyAgreement (ECDH). An
 /// extendedKeyUsage, when present, must allow e-mail protection.
-fn check_key_usage(certificate: &X509) -> Result<(), String> {
-    let kind = key_kind(certificate)?;
+fn check_key_usage(certificate: &X509, kind: KeyKind) -> Result<(), String> {
     if let Some(usage) = certificate.key_usage() {
         let needed = match kind {
             KeyKind::Rsa => X509KeyUsage::KEY_ENCIPHERMENT,
