@@ -8,6 +8,7 @@ packages=(
     nsd ldnsutils                    # signed fixture zones, served
     bind9-dnsutils unbound unbound-host  # delv and unbound: the oracles
     openssl libssl-dev pkg-config    # certificates; the openssl crate
+    faketime                         # a wrong clock, for one test
     iproute2
 )
 missing=()

@@ -306,3 +306,89 @@ fn table_output_is_readable() {
     assert!(text.contains("alice@tampered.test  TEMPFAIL"), "{text}");
     assert!(text.contains("SMIMEA      bogus"), "{text}");
 }
+
+#[test]
+fn resolver_that_strips_signatures_means_tempfail_and_doctor_says_why() {
+    let fixture = dns();
+    let stripper = support::StrippingResolver::start(fixture.server());
+    let server = stripper.addr.to_string();
+    let anchor = fixture.trust_anchor().display().to_string();
+    let out = danemail(&[
+        "lookup",
+        "--json",
+        "--dns-server",
+        &server,
+        "--trust-anchor",
+        &anchor,
+        "alice@ecdsa.test",
+    ]);
+    assert!(out.status.success());
+    let reports: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(reports[0]["decision"], "tempfail", "{:#}", reports[0]);
+    assert_eq!(reports[0]["smimea"]["status"], "bogus");
+
+    let out = danemail(&["doctor", "--dns-server", &server, "--trust-anchor", &anchor]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let verdict: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("lookups cannot be trusted"))
+        .collect();
+    assert_eq!(verdict.len(), 1, "{text}");
+    assert!(verdict[0].contains("strips DNSSEC signatures"), "{text}");
+    assert!(
+        verdict[0].contains("Point [dns] servers at a resolver"),
+        "{text}"
+    );
+}
+
+#[test]
+fn wrong_clock_is_indeterminate_not_bogus_and_doctor_says_so() {
+    let fixture = dns();
+    let config = fixture.config_file("");
+    // The fixture signatures are valid for a year from the build.
+    let run = |args: &[&str]| {
+        std::process::Command::new("faketime")
+            .args(["-f", "+400d", env!("CARGO_BIN_EXE_danemail")])
+            .args(args)
+            .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("faketime (Debian package faketime)")
+    };
+    let out = run(&[
+        "lookup",
+        "--json",
+        "--config",
+        &config.display().to_string(),
+        "alice@ecdsa.test",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reports: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(reports[0]["decision"], "tempfail");
+    assert_eq!(reports[0]["smimea"]["status"], "indeterminate");
+    assert!(
+        reports[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("system clock"),
+        "{:#}",
+        reports[0]
+    );
+
+    let out = run(&["doctor", "--config", &config.display().to_string()]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let verdict = text
+        .lines()
+        .find(|l| l.starts_with("lookups cannot be trusted"))
+        .expect(&text);
+    assert!(
+        verdict.contains("system clock") && verdict.contains("NTP"),
+        "{text}"
+    );
+}

@@ -225,3 +225,80 @@ pub fn danemail(args: &[&str]) -> std::process::Output {
         .output()
         .expect("run danemail")
 }
+
+/// A forwarder on loopback (UDP and TCP) that relays queries to `upstream`
+/// and strips every RRSIG from the answers, as many home routers do.
+pub struct StrippingResolver {
+    pub addr: SocketAddr,
+}
+
+impl StrippingResolver {
+    pub fn start(upstream: SocketAddr) -> Self {
+        use std::io::{Read, Write};
+        let tcp = loop {
+            let tcp = TcpListener::bind("127.0.0.1:0").expect("bind tcp");
+            if let Ok(udp) = UdpSocket::bind(tcp.local_addr().unwrap()) {
+                std::thread::spawn(move || {
+                    let mut buf = vec![0u8; 65535];
+                    while let Ok((n, client)) = udp.recv_from(&mut buf) {
+                        let query = buf[..n].to_vec();
+                        let Some(answer) = forward_udp(upstream, &query) else {
+                            continue;
+                        };
+                        let _ = udp.send_to(&strip_rrsigs(&answer), client);
+                    }
+                });
+                break tcp;
+            }
+        };
+        let addr = tcp.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for mut client in tcp.incoming().flatten() {
+                std::thread::spawn(move || -> std::io::Result<()> {
+                    let mut up = std::net::TcpStream::connect(upstream)?;
+                    loop {
+                        let mut len = [0u8; 2];
+                        client.read_exact(&mut len)?;
+                        let mut query = vec![0u8; usize::from(u16::from_be_bytes(len))];
+                        client.read_exact(&mut query)?;
+                        up.write_all(&len)?;
+                        up.write_all(&query)?;
+                        up.read_exact(&mut len)?;
+                        let mut answer = vec![0u8; usize::from(u16::from_be_bytes(len))];
+                        up.read_exact(&mut answer)?;
+                        let answer = strip_rrsigs(&answer);
+                        client.write_all(&(answer.len() as u16).to_be_bytes())?;
+                        client.write_all(&answer)?;
+                    }
+                });
+            }
+        });
+        Self { addr }
+    }
+}
+
+fn forward_udp(upstream: SocketAddr, query: &[u8]) -> Option<Vec<u8>> {
+    let socket = UdpSocket::bind("127.0.0.1:0").ok()?;
+    socket.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    socket.send_to(query, upstream).ok()?;
+    let mut buf = vec![0u8; 65535];
+    let n = socket.recv(&mut buf).ok()?;
+    buf.truncate(n);
+    Some(buf)
+}
+
+fn strip_rrsigs(wire: &[u8]) -> Vec<u8> {
+    use hickory_resolver::proto::op::Message;
+    use hickory_resolver::proto::rr::RecordType;
+    let Ok(mut message) = Message::from_vec(wire) else {
+        return wire.to_vec();
+    };
+    for section in [
+        &mut message.answers,
+        &mut message.authorities,
+        &mut message.additionals,
+    ] {
+        section.retain(|r| r.record_type() != RecordType::RRSIG);
+    }
+    message.to_vec().unwrap_or_else(|_| wire.to_vec())
+}

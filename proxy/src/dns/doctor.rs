@@ -5,22 +5,15 @@
 //! validation fail (fail-closed, so mail is held, not leaked). This module
 //! finds which, and says what to change.
 //!
-//! The per-server probes are plain queries for the root DNSKEY RRset with
-//! the DO bit, sent by hand over UDP and over TCP, so that each transport is
-//! tested on its own (hickory's resolver would hide a failing one behind the
-//! other). Only their shape is checked here; validation is the resolver's.
+//! Each server is probed over UDP and over TCP ([`super::probe`]); then the
+//! root keys are validated from the trust anchor.
 
-use std::net::SocketAddr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
-use hickory_resolver::proto::dnssec::rdata::DNSSECRData;
-use hickory_resolver::proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_resolver::proto::rr::{Name, RData, RecordType};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpStream, UdpSocket};
-use tokio::time::timeout;
+use hickory_resolver::proto::rr::{Name, RecordType};
 
 use super::answer::DnsAnswer;
+use super::probe::{clock_problem, probe, Transport};
 use super::resolver::SecureResolver;
 
 /// One check and its outcome.
@@ -125,147 +118,16 @@ pub async fn diagnose(resolver: &SecureResolver, query_timeout: Duration) -> Dia
     Diagnosis { checks, problem }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Transport {
-    Udp,
-    Tcp,
-}
-
-impl std::fmt::Display for Transport {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Udp => "UDP",
-            Self::Tcp => "TCP",
-        })
-    }
-}
-
-/// What one server said about the root DNSKEY RRset.
-struct Probe {
-    response_code: ResponseCode,
-    truncated: bool,
-    dnskeys: usize,
-    rrsigs: usize,
-    signature_window: Option<(u32, u32)>,
-}
-
-impl Probe {
-    fn verdict(&self) -> Result<String, String> {
-        if self.response_code != ResponseCode::NoError {
-            return Err(format!(
-                "answered {:?} for the root DNSKEY",
-                self.response_code
-            ));
-        }
-        if self.truncated {
-            // A truncated UDP answer is fine: the TCP probe covers that server.
-            return Ok("answer truncated over UDP; TCP carries it".into());
-        }
-        if self.dnskeys == 0 {
-            return Err("returned no root DNSKEY: it does not pass DNSSEC data through".into());
-        }
-        if self.rrsigs == 0 {
-            return Err("strips DNSSEC signatures (no RRSIG with the root DNSKEY)".into());
-        }
-        Ok(format!(
-            "{} DNSKEY with {} RRSIG",
-            self.dnskeys, self.rrsigs
-        ))
-    }
-}
-
-/// Sends `. DNSKEY` with DO=1 to `server` over `transport`.
-async fn probe(server: SocketAddr, transport: Transport, limit: Duration) -> Result<Probe, String> {
-    let mut query = Message::new(rand_id(), MessageType::Query, OpCode::Query);
-    query.metadata.recursion_desired = true;
-    query.add_query(Query::query(Name::root(), RecordType::DNSKEY));
-    let mut edns = Edns::new();
-    edns.set_dnssec_ok(true).set_max_payload(1232);
-    query.set_edns(edns);
-    let wire = query.to_vec().map_err(|e| e.to_string())?;
-
-    let exchange = async {
-        match transport {
-            Transport::Udp => {
-                let bind: SocketAddr = if server.is_ipv4() {
-                    "0.0.0.0:0".parse().expect("literal")
-                } else {
-                    "[::]:0".parse().expect("literal")
-                };
-                let socket = UdpSocket::bind(bind).await?;
-                socket.connect(server).await?;
-                socket.send(&wire).await?;
-                let mut buf = vec![0u8; 65535];
-                let n = socket.recv(&mut buf).await?;
-                buf.truncate(n);
-                Ok::<_, std::io::Error>(buf)
-            }
-            Transport::Tcp => {
-                let mut stream = TcpStream::connect(server).await?;
-                let len = u16::try_from(wire.len()).expect("a query fits in 64 KiB");
-                stream.write_all(&len.to_be_bytes()).await?;
-                stream.write_all(&wire).await?;
-                let mut len = [0u8; 2];
-                stream.read_exact(&mut len).await?;
-                let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
-                stream.read_exact(&mut buf).await?;
-                Ok(buf)
-            }
-        }
-    };
-    let bytes = match timeout(limit, exchange).await {
-        Err(_) => return Err(format!("no answer within {} ms", limit.as_millis())),
-        Ok(Err(e)) => return Err(format!("no answer: {e}")),
-        Ok(Ok(bytes)) => bytes,
-    };
-    let response = Message::from_vec(&bytes).map_err(|e| format!("malformed answer: {e}"))?;
-
-    let mut probe = Probe {
-        response_code: response.metadata.response_code,
-        truncated: response.metadata.truncation,
-        dnskeys: 0,
-        rrsigs: 0,
-        signature_window: None,
-    };
-    for record in &response.answers {
-        match &record.data {
-            RData::DNSSEC(DNSSECRData::DNSKEY(_)) => probe.dnskeys += 1,
-            RData::DNSSEC(DNSSECRData::RRSIG(sig))
-                if sig.input().type_covered == RecordType::DNSKEY =>
-            {
-                probe.rrsigs += 1;
-                let input = sig.input();
-                probe.signature_window =
-                    Some((input.sig_inception.get(), input.sig_expiration.get()));
-            }
-            _ => {}
-        }
-    }
-    Ok(probe)
-}
-
 /// The clock is sane when it lies inside the validity of the root DNSKEY
-/// signatures just seen (RFC 4034 §3.1.5 serial arithmetic is not needed
-/// before 2106).
+/// signatures just seen.
 fn check_clock(now: SystemTime, windows: &[(u32, u32)]) -> Option<Check> {
-    let &(inception, expiration) = windows.first()?;
-    let now_secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let ok = (u64::from(inception)..=u64::from(expiration)).contains(&now_secs);
-    let detail = if ok {
-        "system clock is inside the root signatures' validity".to_string()
-    } else {
-        format!(
-            "the system clock ({}) is outside the root signatures' validity ({} to {}): \
-             every signature will look expired",
-            format_unix(now_secs),
-            format_unix(inception.into()),
-            format_unix(expiration.into())
-        )
-    };
+    let window = *windows.first()?;
+    let problem = clock_problem(now, window);
     Some(Check {
         name: "clock".into(),
-        ok,
-        detail,
+        ok: problem.is_none(),
+        detail: problem
+            .unwrap_or_else(|| "system clock is inside the root signatures' validity".into()),
     })
 }
 
@@ -283,43 +145,10 @@ fn advice(problem: &str) -> &'static str {
     }
 }
 
-/// `YYYY-MM-DD hh:mm:ss UTC` without a date crate (civil-from-days, H. Hinnant).
-fn format_unix(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-fn rand_id() -> u16 {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    (nanos ^ std::process::id()) as u16
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn formats_unix_time() {
-        assert_eq!(format_unix(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(format_unix(1_795_867_200), "2026-11-28 12:00:00 UTC");
-    }
+    use std::time::UNIX_EPOCH;
 
     #[test]
     fn clock_outside_signature_window_is_flagged() {

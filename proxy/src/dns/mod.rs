@@ -7,6 +7,7 @@
 mod answer;
 mod cache;
 pub mod doctor;
+mod probe;
 mod resolver;
 
 pub use answer::{DnsAnswer, Security};

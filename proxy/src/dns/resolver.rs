@@ -3,8 +3,8 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
 use hickory_resolver::lookup::Lookup;
@@ -16,6 +16,7 @@ use hickory_resolver::TokioResolver;
 
 use super::answer::DnsAnswer;
 use super::cache::AnswerCache;
+use super::probe::{clock_problem, probe, Transport};
 use crate::config::DnsConfig;
 
 /// Why a resolver could not be built.
@@ -38,7 +39,13 @@ pub struct SecureResolver {
     servers: Vec<SocketAddr>,
     max_ttl: Duration,
     negative_max_ttl: Duration,
+    timeout: Duration,
+    /// Last clock check: when, and the problem found (if any).
+    clock: Mutex<Option<(Instant, Option<String>)>>,
 }
+
+/// How long a clock check is reused: each costs a round trip.
+const CLOCK_RECHECK: Duration = Duration::from_secs(60);
 
 impl SecureResolver {
     /// Builds a resolver from `[dns]`. Must be called inside a tokio runtime.
@@ -84,6 +91,8 @@ impl SecureResolver {
             servers,
             max_ttl: Duration::from_secs(config.cache_max_ttl_secs),
             negative_max_ttl: Duration::from_secs(config.cache_negative_max_ttl_secs),
+            timeout: config.timeout(),
+            clock: Mutex::new(None),
         })
     }
 
@@ -99,7 +108,16 @@ impl SecureResolver {
             return answer;
         }
         let result = self.resolver.lookup(name.clone(), query_type).await;
-        let answer = DnsAnswer::from_lookup(query_type, &result);
+        let mut answer = DnsAnswer::from_lookup(query_type, &result);
+        if matches!(answer, DnsAnswer::Bogus(_)) {
+            // A wrong clock makes every signature look expired: that is no
+            // verdict on the zone (still never plaintext).
+            if let Some(problem) = self.clock_skew().await {
+                answer = DnsAnswer::Indeterminate(format!(
+                    "{problem}, so no signature can be checked; fix the system clock"
+                ));
+            }
+        }
         let ttl = self.ttl_of(&result, now);
         tracing::debug!(%name, %query_type, verdict = answer.label(), ttl = ttl.as_secs(), "dns");
         self.cache.put(name.clone(), query_type, &answer, ttl, now);
@@ -110,6 +128,31 @@ impl SecureResolver {
     pub fn clear_cache(&self) {
         self.cache.clear();
         self.resolver.clear_cache();
+    }
+
+    /// Whether the system clock is outside the validity of the root DNSKEY
+    /// signatures served by the first server that returns one.
+    async fn clock_skew(&self) -> Option<String> {
+        let lock = || self.clock.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((checked, problem)) = &*lock() {
+            if checked.elapsed() < CLOCK_RECHECK {
+                return problem.clone();
+            }
+        }
+        let mut problem = None;
+        'servers: for &server in &self.servers {
+            for transport in [Transport::Udp, Transport::Tcp] {
+                if let Ok(Some(window)) = probe(server, transport, self.timeout)
+                    .await
+                    .map(|p| p.signature_window)
+                {
+                    problem = clock_problem(SystemTime::now(), window);
+                    break 'servers;
+                }
+            }
+        }
+        *lock() = Some((Instant::now(), problem.clone()));
+        problem
     }
 
     /// How long an answer may be reused: its TTL for data, the SOA's
