@@ -217,11 +217,12 @@ impl DaneLookup {
             .collect();
         hosts.sort();
 
+        let mx_security = answer.security();
         let mut tasks = JoinSet::new();
         for (index, (preference, host)) in hosts.into_iter().enumerate() {
             let resolver = self.resolver.clone();
             tasks.spawn(async move {
-                let tlsa = tlsa_for(&resolver, &host).await;
+                let tlsa = tlsa_for(&resolver, &host, mx_security).await;
                 (
                     index,
                     MxHost {
@@ -248,7 +249,13 @@ impl DaneLookup {
     }
 }
 
-async fn tlsa_for(resolver: &SecureResolver, host: &Name) -> RrsetFinding<TlsaRecord> {
+/// TLSA for one MX host. A record counts only when both its own answer and
+/// the MX RRset that named the host are secure (RFC 7672 §2.2.1).
+async fn tlsa_for(
+    resolver: &SecureResolver,
+    host: &Name,
+    mx_security: Security,
+) -> RrsetFinding<TlsaRecord> {
     // RFC 7505 null MX ("."): the domain accepts no mail; nothing to look up.
     let name = match Name::from_ascii("_25._tcp").and_then(|p| p.append_domain(host)) {
         Ok(name) if !host.is_root() => name,
@@ -262,6 +269,7 @@ async fn tlsa_for(resolver: &SecureResolver, host: &Name) -> RrsetFinding<TlsaRe
         }
     };
     let answer = resolver.query(&name, RecordType::TLSA).await;
+    let tlsa_security = answer.security();
     finding(name, &answer, |rdata| match rdata {
         RData::TLSA(tlsa) => {
             let usage = u8::from(tlsa.cert_usage);
@@ -270,12 +278,20 @@ async fn tlsa_for(resolver: &SecureResolver, host: &Name) -> RrsetFinding<TlsaRe
                 selector: u8::from(tlsa.selector),
                 matching_type: u8::from(tlsa.matching),
                 data_sha256: hex::encode(openssl::sha::sha256(&tlsa.cert_data)),
-                usable: match usage {
-                    2 | 3 => Ok(()),
-                    0 | 1 => Err(format!(
+                usable: match (mx_security, tlsa_security, usage) {
+                    (Security::Secure, Security::Secure, 2 | 3) => Ok(()),
+                    (Security::Secure, Security::Secure, 0 | 1) => Err(format!(
                         "usage {usage} (PKIX) does not apply to SMTP (RFC 7672 §3.1.3)"
                     )),
-                    other => Err(format!("unknown certificate usage {other}")),
+                    (Security::Secure, Security::Secure, other) => {
+                        Err(format!("unknown certificate usage {other}"))
+                    }
+                    (Security::Secure, other, _) => {
+                        Err(format!("the TLSA answer is {other}, not DNSSEC-validated"))
+                    }
+                    (other, _, _) => Err(format!(
+                        "the MX RRset is {other}, so its hosts' TLSA does not apply (RFC 7672 §2.2.1)"
+                    )),
                 },
             })
         }
