@@ -18,6 +18,7 @@ use serde::Deserialize;
 pub struct Config {
     pub dns: DnsConfig,
     pub policy: PolicyConfig,
+    pub smime: SmimeConfig,
 }
 
 /// `[dns]`: where queries go and what they are validated against.
@@ -64,6 +65,21 @@ impl DnsConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct PolicyConfig {
     pub mode: PolicyMode,
+}
+
+/// `[smime]`: how copies are encrypted.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmimeConfig {
+    /// `aes-256-cbc` (default; every client reads it) or `aes-256-gcm`
+    /// (AuthEnvelopedData; not read by gpgsm 2.2 or NSS 3.87).
+    pub cipher: crate::smime::ContentCipher,
+    /// RSA-OAEP (SHA-256) key transport instead of PKCS#1 v1.5; not read by
+    /// gpgsm 2.2 or NSS 3.87.
+    pub rsa_oaep: bool,
+    /// The user's own certificate (PEM or DER), added to every encrypted copy
+    /// of its key kind so the user can read what they sent.
+    pub sender_certificate: Option<PathBuf>,
 }
 
 /// The two policies of the trust table in DESIGN.md.

@@ -1,5 +1,6 @@
 //! DANE Mail's engine: DNSSEC-validated SMIMEA / OPENPGPKEY / MX / TLSA
-//! lookups and the per-recipient decision they lead to.
+//! lookups, the per-recipient decision they lead to, and the S/MIME copies
+//! a message becomes.
 //!
 //! The crate is the whole product as a library; the `danemail` binary (and
 //! the tray app, later) only build a [`config::Config`] and call into it.
@@ -10,3 +11,6 @@
 pub mod config;
 pub mod dane;
 pub mod dns;
+pub mod mime;
+pub mod plan;
+pub mod smime;

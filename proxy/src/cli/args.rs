@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use danemail::config::PolicyMode;
+use danemail::smime::ContentCipher;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -28,6 +29,8 @@ pub enum Command {
     Lookup(LookupArgs),
     /// Check that the configured resolvers and the clock allow trusted lookups.
     Doctor(DoctorArgs),
+    /// Plan and encrypt a message (read from stdin) as the proxy would, writing each copy to a directory.
+    Encrypt(EncryptArgs),
 }
 
 /// Flags that override `[dns]` and `[policy]` for one run.
@@ -66,6 +69,54 @@ pub struct LookupArgs {
     /// Addresses to look up.
     #[arg(required = true, value_name = "ADDRESS")]
     pub addresses: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct EncryptArgs {
+    #[command(flatten)]
+    pub dns: DnsFlags,
+
+    /// Policy for recipients without a usable certificate; replaces `[policy] mode`.
+    #[arg(long, value_name = "opportunistic|require")]
+    pub policy: Option<PolicyMode>,
+
+    /// Envelope sender (MAIL FROM).
+    #[arg(long, value_name = "ADDR")]
+    pub from: String,
+
+    /// Envelope recipient (RCPT TO), repeatable. One not in To/Cc is a Bcc recipient.
+    #[arg(long = "rcpt", value_name = "ADDR", required = true)]
+    pub rcpts: Vec<String>,
+
+    /// Directory for the copies (`1.eml`, `2.eml`, …) and `plan.json`; created if missing.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: PathBuf,
+
+    /// Encrypt to this certificate (PEM or DER) instead of looking up SMIMEA, for the
+    /// recipient(s) it names (subjectAltName e-mail); repeatable.
+    #[arg(long = "cert", value_name = "FILE")]
+    pub certs: Vec<PathBuf>,
+
+    /// The sender's own certificate, added to encrypted copies of its key kind;
+    /// replaces `[smime] sender_certificate`.
+    #[arg(long, value_name = "FILE")]
+    pub sender_cert: Option<PathBuf>,
+
+    /// Content cipher; replaces `[smime] cipher`.
+    #[arg(long, value_name = "aes-256-cbc|aes-256-gcm", value_parser = parse_cipher)]
+    pub cipher: Option<ContentCipher>,
+
+    /// RSA-OAEP key transport; replaces `[smime] rsa_oaep`.
+    #[arg(long)]
+    pub rsa_oaep: bool,
+}
+
+fn parse_cipher(value: &str) -> Result<ContentCipher, String> {
+    match value {
+        "aes-256-cbc" => Ok(ContentCipher::Aes256Cbc),
+        "aes-256-gcm" => Ok(ContentCipher::Aes256Gcm),
+        other => Err(format!("unknown cipher `{other}` (aes-256-cbc or aes-256-gcm)")),
+    }
 }
 
 #[derive(Debug, Args)]

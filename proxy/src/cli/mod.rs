@@ -2,6 +2,7 @@
 //! library, print.
 
 pub mod args;
+mod encrypt;
 mod render;
 
 use std::sync::Arc;
@@ -69,6 +70,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Lookup(args) => lookup(config, args).await,
         Command::Doctor(args) => doctor(config, args).await,
+        Command::Encrypt(args) => encrypt::run(config, args).await,
     }
 }
 
@@ -127,7 +129,7 @@ async fn doctor(mut config: Config, args: DoctorArgs) -> anyhow::Result<u8> {
     })
 }
 
-fn apply_dns_flags(dns: &mut DnsConfig, flags: &DnsFlags) {
+pub(crate) fn apply_dns_flags(dns: &mut DnsConfig, flags: &DnsFlags) {
     if !flags.dns_servers.is_empty() {
         dns.servers = flags.dns_servers.clone();
     }

@@ -41,6 +41,46 @@ impl UsableCertificate {
     pub fn key_kind(&self) -> KeyKind {
         self.kind
     }
+
+    /// A certificate the user supplied directly (`--cert`, the sender's own),
+    /// held to the same checks as a DANE-EE record's: DNS is not involved,
+    /// the user is the authority. PEM or DER.
+    pub fn from_user_file(bytes: &[u8], now: i64) -> Result<Self, String> {
+        let der = match X509::from_pem(bytes) {
+            Ok(cert) => cert.to_der().map_err(|e| first_error(&e))?,
+            Err(_) => bytes.to_vec(),
+        };
+        let (certificate, kind) = judge_certificate(3, &der, now)?;
+        Ok(Self {
+            certificate,
+            sha256: hex::encode(openssl::sha::sha256(&der)),
+            kind,
+        })
+    }
+
+    /// The e-mail addresses the certificate names (subjectAltName
+    /// rfc822Name, subject emailAddress), lowercased.
+    pub fn email_addresses(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .certificate
+            .subject_alt_names()
+            .map(|names| {
+                names
+                    .iter()
+                    .filter_map(|n| n.email().map(str::to_lowercase))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for entry in self.certificate.subject_name().entries_by_nid(Nid::PKCS9_EMAILADDRESS) {
+            if let Ok(value) = entry.data().to_string() {
+                let value = value.to_lowercase();
+                if !out.contains(&value) {
+                    out.push(value);
+                }
+            }
+        }
+        out
+    }
 }
 
 impl std::fmt::Debug for UsableCertificate {

@@ -1,0 +1,7 @@
+//! S/MIME encryption (RFC 8551) of one copy of a message, streamed through
+//! OpenSSL's CMS so that memory does not grow with the message.
+
+mod envelope;
+mod ffi;
+
+pub use envelope::{inner_entity, write_encrypted, ContentCipher, EncryptOptions, SmimeError};
