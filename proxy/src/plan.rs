@@ -53,7 +53,7 @@ impl Plan {
     /// decision). `sender` is the user's own certificate, added to every
     /// encrypted copy of the same key kind so the user can read it later.
     pub fn new(
-        message: &Message<'_>,
+        message: &Message,
         recipients: Vec<(String, Decision)>,
         sender: Option<&UsableCertificate>,
     ) -> Self {
@@ -74,8 +74,10 @@ impl Plan {
             .collect();
         let is_visible = |r: &str| visible.contains(&r.to_lowercase());
 
-        let mut groups: [(KeyKind, Vec<String>, Vec<UsableCertificate>); 2] =
-            [(KeyKind::Rsa, Vec::new(), Vec::new()), (KeyKind::Ec, Vec::new(), Vec::new())];
+        let mut groups: [(KeyKind, Vec<String>, Vec<UsableCertificate>); 2] = [
+            (KeyKind::Rsa, Vec::new(), Vec::new()),
+            (KeyKind::Ec, Vec::new(), Vec::new()),
+        ];
         let mut bcc_copies = Vec::new();
         let mut plaintext = Vec::new();
         let mut refused = Vec::new();
@@ -95,7 +97,10 @@ impl Plan {
                     }
                 }
                 Action::Plaintext => plaintext.push(recipient),
-                Action::Refuse | Action::Tempfail(_) => refused.push(Refusal { recipient, decision }),
+                Action::Refuse | Action::Tempfail(_) => refused.push(Refusal {
+                    recipient,
+                    decision,
+                }),
             }
         }
         let mut copies: Vec<Copy> = groups
@@ -119,7 +124,12 @@ impl Plan {
 
 impl Copy {
     /// Writes this copy of `message` to `out`.
-    pub fn write(&self, message: &Message<'_>, options: EncryptOptions, out: &mut dyn Write) -> Result<(), SmimeError> {
+    pub fn write(
+        &self,
+        message: &Message,
+        options: EncryptOptions,
+        out: &mut dyn Write,
+    ) -> Result<(), SmimeError> {
         match &self.body {
             CopyBody::PassThrough | CopyBody::Plaintext => {
                 write_without_bcc(message, out)?;
@@ -127,8 +137,10 @@ impl Copy {
                 Ok(())
             }
             CopyBody::Encrypted(certificates) => {
-                let certs: Vec<&openssl::x509::X509Ref> =
-                    certificates.iter().map(|c| c.certificate().as_ref()).collect();
+                let certs: Vec<&openssl::x509::X509Ref> = certificates
+                    .iter()
+                    .map(|c| c.certificate().as_ref())
+                    .collect();
                 write_encrypted(message, &certs, options, out)
             }
         }
@@ -137,16 +149,15 @@ impl Copy {
 
 /// The message exactly as written, except that `Bcc` fields are dropped
 /// (RFC 5322 §3.6.3): byte-identical when there is none.
-fn write_without_bcc(message: &Message<'_>, out: &mut dyn Write) -> std::io::Result<()> {
-    if message.fields_named("Bcc").next().is_none() {
-        return out.write_all(message.raw());
-    }
+fn write_without_bcc(message: &Message, out: &mut dyn Write) -> std::io::Result<()> {
     for (name, whole) in message.fields() {
         if !name.eq_ignore_ascii_case(b"Bcc") {
             out.write_all(whole)?;
         }
     }
-    out.write_all(&message.raw()[message.header_end()..])
+    out.write_all(&message.header()[message.header_end()..])?;
+    std::io::copy(&mut message.body().reader(), out)?;
+    Ok(())
 }
 
 /// A recipient's certificates of one key kind: RSA when it has any (every
@@ -157,7 +168,11 @@ fn one_kind(certificates: &[UsableCertificate]) -> (KeyKind, Vec<UsableCertifica
     } else {
         KeyKind::Ec
     };
-    let chosen = certificates.iter().filter(|c| c.key_kind() == kind).cloned().collect();
+    let chosen = certificates
+        .iter()
+        .filter(|c| c.key_kind() == kind)
+        .cloned()
+        .collect();
     (kind, chosen)
 }
 
@@ -170,7 +185,8 @@ fn with_sender(
     sender: Option<&UsableCertificate>,
 ) -> Vec<UsableCertificate> {
     if let Some(sender) = sender {
-        if sender.key_kind() == kind && !certificates.iter().any(|c| c.sha256() == sender.sha256()) {
+        if sender.key_kind() == kind && !certificates.iter().any(|c| c.sha256() == sender.sha256())
+        {
             certificates.push(sender.clone());
         }
     }

@@ -115,7 +115,9 @@ fn parse_cipher(value: &str) -> Result<ContentCipher, String> {
     match value {
         "aes-256-cbc" => Ok(ContentCipher::Aes256Cbc),
         "aes-256-gcm" => Ok(ContentCipher::Aes256Gcm),
-        other => Err(format!("unknown cipher `{other}` (aes-256-cbc or aes-256-gcm)")),
+        other => Err(format!(
+            "unknown cipher `{other}` (aes-256-cbc or aes-256-gcm)"
+        )),
     }
 }
 

@@ -3,7 +3,7 @@
 //! `DIR/plan.json`.
 
 use std::collections::HashMap;
-use std::io::{BufWriter, Read};
+use std::io::{BufWriter, Seek};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -12,7 +12,7 @@ use anyhow::{bail, Context};
 use danemail::config::Config;
 use danemail::dane::{Action, Address, DaneLookup, Decision, UsableCertificate};
 use danemail::dns::SecureResolver;
-use danemail::mime::{canonicalize_line_ends, Message};
+use danemail::mime::{copy_canonical, has_bare_lf, Message};
 use danemail::plan::{CopyBody, Plan};
 use danemail::smime::EncryptOptions;
 use serde_json::json;
@@ -46,13 +46,12 @@ pub async fn run(mut config: Config, args: EncryptArgs) -> anyhow::Result<u8> {
         None => None,
     };
 
-    let mut raw = Vec::new();
-    std::io::stdin().read_to_end(&mut raw).context("reading the message from stdin")?;
-    let raw = canonicalize_line_ends(raw);
-    let message = Message::parse(&raw).context("the message cannot be parsed")?;
+    let message =
+        Message::from_file(stdin_as_canonical_file()?).context("the message cannot be parsed")?;
 
     // Already-encrypted mail needs no certificate: skip the lookups.
-    let needs_dns = message.protection().is_none() && rcpts.iter().any(|r| !given.contains_key(&key(r)));
+    let needs_dns =
+        message.protection().is_none() && rcpts.iter().any(|r| !given.contains_key(&key(r)));
     let engine = if needs_dns {
         let resolver = Arc::new(SecureResolver::new(&config.dns)?);
         Some(DaneLookup::new(resolver, config.policy.mode))
@@ -88,18 +87,28 @@ fn options(config: &Config) -> EncryptOptions {
     }
 }
 
-fn write_plan(dir: &Path, message: &Message<'_>, plan: &Plan, from: &Address, options: EncryptOptions) -> anyhow::Result<()> {
+fn write_plan(
+    dir: &Path,
+    message: &Message,
+    plan: &Plan,
+    from: &Address,
+    options: EncryptOptions,
+) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut copies = Vec::new();
     for (index, copy) in plan.copies.iter().enumerate() {
         let file = format!("{}.eml", index + 1);
         let path = dir.join(&file);
-        let out = std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+        let out =
+            std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
         let mut out = BufWriter::with_capacity(256 * 1024, out);
         copy.write(message, options, &mut out)
             .with_context(|| format!("writing {}", path.display()))?;
         let (kind, certs): (&str, Vec<&str>) = match &copy.body {
-            CopyBody::Encrypted(certs) => ("encrypted", certs.iter().map(UsableCertificate::sha256).collect()),
+            CopyBody::Encrypted(certs) => (
+                "encrypted",
+                certs.iter().map(UsableCertificate::sha256).collect(),
+            ),
             CopyBody::Plaintext => ("plaintext", Vec::new()),
             CopyBody::PassThrough => ("pass-through", Vec::new()),
         };
@@ -129,6 +138,28 @@ fn write_plan(dir: &Path, message: &Message<'_>, plan: &Plan, from: &Address, op
     Ok(())
 }
 
+/// The message on stdin as a file with CRLF line ends: stdin itself when it
+/// is a regular file already in that form (the usual `< message.eml` from an
+/// SMTP spool), else an unnamed temporary copy made canonical. Either way
+/// the body is read from disk once per copy, never held in memory.
+fn stdin_as_canonical_file() -> anyhow::Result<std::fs::File> {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd;
+        let file = std::fs::File::from(std::io::stdin().as_fd().try_clone_to_owned()?);
+        if file.metadata().is_ok_and(|m| m.is_file()) && !has_bare_lf(&file)? {
+            (&file).rewind()?;
+            return Ok(file);
+        }
+        (&file).rewind().ok();
+    }
+    let mut spool = tempfile::tempfile().context("creating a spool file")?;
+    copy_canonical(std::io::stdin().lock(), BufWriter::new(&mut spool))
+        .context("reading the message from stdin")?;
+    spool.rewind()?;
+    Ok(spool)
+}
+
 /// `--cert` files by the recipient they name; each must name one.
 fn given_certificates(
     files: &[std::path::PathBuf],
@@ -139,15 +170,16 @@ fn given_certificates(
     for path in files {
         let cert = user_certificate(path, now)?;
         let names = cert.email_addresses();
-        let matching: Vec<&Address> = rcpts
-            .iter()
-            .filter(|r| names.contains(&key(r)))
-            .collect();
+        let matching: Vec<&Address> = rcpts.iter().filter(|r| names.contains(&key(r))).collect();
         if matching.is_empty() {
             bail!(
                 "--cert {}: names {} but no --rcpt is one of them",
                 path.display(),
-                if names.is_empty() { "no e-mail address".to_string() } else { names.join(", ") }
+                if names.is_empty() {
+                    "no e-mail address".to_string()
+                } else {
+                    names.join(", ")
+                }
             );
         }
         for rcpt in matching {

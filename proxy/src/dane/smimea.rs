@@ -71,7 +71,11 @@ impl UsableCertificate {
                     .collect()
             })
             .unwrap_or_default();
-        for entry in self.certificate.subject_name().entries_by_nid(Nid::PKCS9_EMAILADDRESS) {
+        for entry in self
+            .certificate
+            .subject_name()
+            .entries_by_nid(Nid::PKCS9_EMAILADDRESS)
+        {
             if let Ok(value) = entry.data().to_string() {
                 let value = value.to_lowercase();
                 if !out.contains(&value) {

@@ -3,40 +3,111 @@
 //! The body of a message is carried untouched into every copy (encrypted or
 //! not); only header fields are moved or dropped, byte for byte.
 
+mod body;
 mod message;
 
-pub use message::{Message, MimeError, Protection, MAX_HEADER_FIELD, MAX_HEADER_SECTION};
+use std::io::{self, Read, Write};
 
-/// Turns bare LF line ends into CRLF (RFC 5322 §2.1; S/MIME's canonical form,
-/// RFC 8551 §3.1.1). Messages from SMTP already use CRLF and are returned
-/// as they are, without a copy; files from disk often use LF.
-pub fn canonicalize_line_ends(raw: Vec<u8>) -> Vec<u8> {
-    let bare = raw
-        .iter()
-        .enumerate()
-        .filter(|&(i, &b)| b == b'\n' && (i == 0 || raw[i - 1] != b'\r'))
-        .count();
-    if bare == 0 {
-        return raw;
-    }
-    let mut out = Vec::with_capacity(raw.len() + bare);
-    for (i, &b) in raw.iter().enumerate() {
-        if b == b'\n' && (i == 0 || raw[i - 1] != b'\r') {
-            out.push(b'\r');
+pub use body::{Body, BodyReader};
+pub use message::{
+    FileError, Message, MimeError, Protection, MAX_HEADER_FIELD, MAX_HEADER_SECTION,
+};
+
+/// Copies `reader` to `writer`, turning bare LF line ends into CRLF
+/// (RFC 5322 §2.1; S/MIME's canonical form, RFC 8551 §3.1.1). Messages
+/// from SMTP already use CRLF; files from disk often use LF. Streams:
+/// memory does not grow with the message. Returns the bytes written.
+pub fn copy_canonical(mut reader: impl Read, mut writer: impl Write) -> io::Result<u64> {
+    let mut input = vec![0u8; 64 * 1024];
+    let mut output = Vec::with_capacity(128 * 1024);
+    let mut previous = 0u8;
+    let mut written = 0u64;
+    loop {
+        let n = match reader.read(&mut input) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let chunk = &input[..n];
+        output.clear();
+        let mut run_start = 0;
+        let mut changed = false;
+        for lf in memchr::memchr_iter(b'\n', chunk) {
+            let before = if lf == 0 { previous } else { chunk[lf - 1] };
+            if before != b'\r' {
+                output.extend_from_slice(&chunk[run_start..lf]);
+                output.extend_from_slice(b"\r");
+                run_start = lf;
+                changed = true;
+            }
         }
-        out.push(b);
+        let data = if changed {
+            output.extend_from_slice(&chunk[run_start..]);
+            &output[..]
+        } else {
+            chunk
+        };
+        writer.write_all(data)?;
+        written += data.len() as u64;
+        previous = chunk[n - 1];
     }
-    out
+    writer.flush()?;
+    Ok(written)
+}
+
+/// Whether `reader` holds a bare LF (an LF not preceded by CR).
+pub fn has_bare_lf(mut reader: impl Read) -> io::Result<bool> {
+    let mut input = vec![0u8; 256 * 1024];
+    let mut previous = 0u8;
+    loop {
+        let n = match reader.read(&mut input) {
+            Ok(0) => return Ok(false),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let chunk = &input[..n];
+        if memchr::memchr_iter(b'\n', chunk)
+            .any(|lf| (if lf == 0 { previous } else { chunk[lf - 1] }) != b'\r')
+        {
+            return Ok(true);
+        }
+        previous = chunk[n - 1];
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn canonical(input: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        copy_canonical(input, &mut out).unwrap();
+        out
+    }
+
     #[test]
     fn bare_lf_becomes_crlf_and_crlf_stays() {
-        assert_eq!(canonicalize_line_ends(b"a\nb\r\nc\n".to_vec()), b"a\r\nb\r\nc\r\n");
-        assert_eq!(canonicalize_line_ends(b"\nx".to_vec()), b"\r\nx");
-        assert_eq!(canonicalize_line_ends(b"a\r\n".to_vec()), b"a\r\n");
+        assert_eq!(canonical(b"a\nb\r\nc\n"), b"a\r\nb\r\nc\r\n");
+        assert_eq!(canonical(b"\nx"), b"\r\nx");
+        assert_eq!(canonical(b"a\r\n"), b"a\r\n");
+        // A CR at the end of one read and its LF at the start of the next.
+        let mut big = vec![b'x'; 64 * 1024 - 1];
+        big.extend_from_slice(b"\r\n");
+        assert_eq!(canonical(&big), big);
+        let mut split = vec![b'x'; 64 * 1024];
+        split.extend_from_slice(b"\nend");
+        let mut expected = vec![b'x'; 64 * 1024];
+        expected.extend_from_slice(b"\r\nend");
+        assert_eq!(canonical(&split), expected);
+    }
+
+    #[test]
+    fn bare_lf_is_found() {
+        assert!(has_bare_lf(&b"a\r\nb\n"[..]).unwrap());
+        assert!(has_bare_lf(&b"\n"[..]).unwrap());
+        assert!(!has_bare_lf(&b"a\r\nb\r\n"[..]).unwrap());
+        assert!(!has_bare_lf(&b""[..]).unwrap());
     }
 }

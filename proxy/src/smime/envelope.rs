@@ -4,7 +4,7 @@
 //! with CRLF line ends. The inner entity is the original `Content-*` fields,
 //! the empty line, and the untouched body.
 
-use std::io::Write;
+use std::io::{Read, Write};
 
 use base64::Engine;
 use openssl::symm::Cipher;
@@ -44,23 +44,21 @@ pub enum SmimeError {
     Io(#[from] std::io::Error),
 }
 
-/// The parts of the inner MIME entity, in order: the `Content-*` fields,
-/// the empty line, the body. Their concatenation is what a recipient's
-/// client decrypts.
-pub fn inner_entity<'a>(message: &Message<'a>) -> Vec<&'a [u8]> {
-    let mut parts: Vec<&'a [u8]> = message
+/// The inner MIME entity: the `Content-*` fields, the empty line, the
+/// untouched body. This is what a recipient's client decrypts.
+pub fn inner_entity(message: &Message) -> impl Read + '_ {
+    let mut head: Vec<u8> = message
         .fields()
         .filter(|(name, _)| Message::is_content_field(name))
-        .map(|(_, whole)| whole)
+        .flat_map(|(_, whole)| whole.iter().copied())
         .collect();
-    parts.push(b"\r\n");
-    parts.push(message.body());
-    parts
+    head.extend_from_slice(b"\r\n");
+    std::io::Cursor::new(head).chain(message.body().reader())
 }
 
 /// Writes `message` encrypted to `recipients` as a complete S/MIME message.
 pub fn write_encrypted(
-    message: &Message<'_>,
+    message: &Message,
     recipients: &[&X509Ref],
     options: EncryptOptions,
     out: &mut dyn Write,
@@ -102,7 +100,7 @@ pub fn write_encrypted(
         recipients,
         cipher,
         padding,
-        &inner_entity(message),
+        &mut inner_entity(message),
         &mut |der| lines.write(der),
     )?;
     lines.finish()?;

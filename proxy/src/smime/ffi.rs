@@ -13,6 +13,7 @@
 #![allow(unsafe_code)]
 
 use std::ffi::{c_int, c_uint, c_void};
+use std::io::Read;
 use std::ptr;
 
 use foreign_types::ForeignTypeRef;
@@ -48,14 +49,14 @@ pub enum RsaPadding {
 /// Bytes written to the CMS BIO per call (and so the pipe's high-water mark).
 const CHUNK: usize = 64 * 1024;
 
-/// Encrypts the concatenation of `parts` to `recipients` with `cipher`
+/// Encrypts everything `content` yields to `recipients` with `cipher`
 /// (AES-CBC gives EnvelopedData, AES-GCM AuthEnvelopedData) and hands the
 /// BER output to `sink` piece by piece.
 pub fn encrypt_streaming(
     recipients: &[&X509Ref],
     cipher: Cipher,
     padding: RsaPadding,
-    parts: &[&[u8]],
+    content: &mut dyn Read,
     sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
 ) -> Result<(), StreamError> {
     let cms = new_enveloped(recipients, cipher, padding)?;
@@ -73,7 +74,7 @@ pub fn encrypt_streaming(
         unsafe { BIO_free(pipe) };
         return Err(StreamError::Ssl(ErrorStack::get()));
     }
-    let result = pump(chain, pipe, parts, sink);
+    let result = pump(chain, pipe, content, sink);
     // SAFETY: free the filters BIO_new_CMS pushed in front of `pipe`, one by
     // one (as OpenSSL's own i2d_ASN1_bio_stream does), then `pipe` itself.
     unsafe {
@@ -93,7 +94,7 @@ pub fn encrypt_streaming(
 pub enum StreamError {
     #[error("OpenSSL: {0}")]
     Ssl(ErrorStack),
-    #[error("writing the encrypted message: {0}")]
+    #[error("reading or writing the message: {0}")]
     Io(#[from] std::io::Error),
 }
 
@@ -107,7 +108,11 @@ impl Drop for Cms {
     }
 }
 
-fn new_enveloped(recipients: &[&X509Ref], cipher: Cipher, padding: RsaPadding) -> Result<Cms, StreamError> {
+fn new_enveloped(
+    recipients: &[&X509Ref],
+    cipher: Cipher,
+    padding: RsaPadding,
+) -> Result<Cms, StreamError> {
     let flags = sys::CMS_BINARY | sys::CMS_STREAM | sys::CMS_PARTIAL;
     // SAFETY: a NULL certificate stack and NULL data are allowed with
     // CMS_PARTIAL|CMS_STREAM: recipients are added next, content streamed later.
@@ -140,7 +145,10 @@ fn new_enveloped(recipients: &[&X509Ref], cipher: Cipher, padding: RsaPadding) -
                 let ctx = CMS_RecipientInfo_get0_pkey_ctx(ri);
                 !ctx.is_null()
                     && sys::EVP_PKEY_CTX_set_rsa_padding(ctx, sys::RSA_PKCS1_OAEP_PADDING) > 0
-                    && sys::EVP_PKEY_CTX_set_rsa_oaep_md(ctx, MessageDigest::sha256().as_ptr() as *mut _) > 0
+                    && sys::EVP_PKEY_CTX_set_rsa_oaep_md(
+                        ctx,
+                        MessageDigest::sha256().as_ptr() as *mut _,
+                    ) > 0
                     && sys::EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, MessageDigest::sha256().as_ptr()) > 0
             };
             if !ok {
@@ -151,33 +159,39 @@ fn new_enveloped(recipients: &[&X509Ref], cipher: Cipher, padding: RsaPadding) -
     Ok(cms)
 }
 
-/// Writes `parts` into the CMS chain and drains the pipe after each chunk.
+/// Writes `content` into the CMS chain and drains the pipe after each chunk.
 fn pump(
     chain: *mut sys::BIO,
     pipe: *mut sys::BIO,
-    parts: &[&[u8]],
+    content: &mut dyn Read,
     sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
 ) -> Result<(), StreamError> {
+    let mut chunk = vec![0u8; CHUNK];
     let mut out = vec![0u8; CHUNK * 2];
-    let mut drain = |sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>| -> Result<(), StreamError> {
-        loop {
-            // SAFETY: `out` is a live buffer of the given length.
-            let n = unsafe { sys::BIO_read(pipe, out.as_mut_ptr().cast(), out.len() as c_int) };
-            if n <= 0 {
-                return Ok(());
+    let mut drain =
+        |sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>| -> Result<(), StreamError> {
+            loop {
+                // SAFETY: `out` is a live buffer of the given length.
+                let n = unsafe { sys::BIO_read(pipe, out.as_mut_ptr().cast(), out.len() as c_int) };
+                if n <= 0 {
+                    return Ok(());
+                }
+                sink(&out[..n as usize])?;
             }
-            sink(&out[..n as usize])?;
+        };
+    loop {
+        let n = match content.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(StreamError::Io(e)),
+        };
+        // SAFETY: `chunk[..n]` is live; n <= CHUNK fits in c_int.
+        let written = unsafe { sys::BIO_write(chain, chunk.as_ptr().cast(), n as c_int) };
+        if written != n as c_int {
+            return Err(StreamError::Ssl(ErrorStack::get()));
         }
-    };
-    for part in parts {
-        for chunk in part.chunks(CHUNK) {
-            // SAFETY: `chunk` is live; its length fits in c_int (CHUNK).
-            let written = unsafe { sys::BIO_write(chain, chunk.as_ptr().cast(), chunk.len() as c_int) };
-            if written != chunk.len() as c_int {
-                return Err(StreamError::Ssl(ErrorStack::get()));
-            }
-            drain(sink)?;
-        }
+        drain(sink)?;
     }
     // SAFETY: flushing the chain finalises the CMS structure into `pipe`.
     let flushed = unsafe { sys::BIO_ctrl(chain, sys::BIO_CTRL_FLUSH, 0, ptr::null_mut()) };
