@@ -9,6 +9,7 @@ packages=(
     bind9-dnsutils unbound unbound-host  # delv and unbound: the oracles
     openssl libssl-dev pkg-config    # certificates; the openssl crate
     faketime                         # a wrong clock, for one test
+    gpgsm gpg-agent gpgconf libnss3-tools  # S/MIME decrypters: gpgsm, NSS cmsutil
     iproute2
 )
 missing=()

@@ -302,3 +302,4 @@ fn strip_rrsigs(wire: &[u8]) -> Vec<u8> {
     }
     message.to_vec().unwrap_or_else(|_| wire.to_vec())
 }
+pub mod smime;
