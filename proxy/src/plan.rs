@@ -192,3 +192,147 @@ fn with_sender(
     }
     certificates
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dane::TempfailCause;
+    use openssl::asn1::Asn1Time;
+    use openssl::ec::{EcGroup, EcKey};
+    use openssl::hash::MessageDigest;
+    use openssl::nid::Nid;
+    use openssl::pkey::{PKey, Private};
+    use openssl::rsa::Rsa;
+    use openssl::x509::{X509NameBuilder, X509};
+
+    fn cert(key: &PKey<Private>) -> UsableCertificate {
+        let mut name = X509NameBuilder::new().unwrap();
+        name.append_entry_by_text("CN", "test").unwrap();
+        let name = name.build();
+        let mut b = X509::builder().unwrap();
+        b.set_version(2).unwrap();
+        b.set_subject_name(&name).unwrap();
+        b.set_issuer_name(&name).unwrap();
+        b.set_pubkey(key).unwrap();
+        b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        b.set_not_after(&Asn1Time::days_from_now(2).unwrap())
+            .unwrap();
+        b.sign(key, MessageDigest::sha256()).unwrap();
+        let der = b.build().to_der().unwrap();
+        UsableCertificate::from_user_file(
+            &der,
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs() as i64,
+        )
+        .unwrap()
+    }
+
+    fn rsa() -> UsableCertificate {
+        cert(&PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap())
+    }
+
+    fn ec() -> UsableCertificate {
+        let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
+        cert(&PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap())
+    }
+
+    fn decision(action: Action) -> Decision {
+        Decision {
+            action,
+            reason: "test".into(),
+        }
+    }
+
+    fn names(copy: &Copy) -> Vec<&str> {
+        copy.recipients.iter().map(String::as_str).collect()
+    }
+
+    fn certs(copy: &Copy) -> Vec<String> {
+        match &copy.body {
+            CopyBody::Encrypted(certs) => certs.iter().map(|c| c.sha256().to_owned()).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    #[test]
+    fn copies_split_by_visibility_and_key_kind() {
+        let message = Message::parse(
+            b"From: me@x.test\r\nTo: a@x.test, B@X.test\r\nCc: c@x.test, p@x.test\r\nSubject: s\r\n\r\nbody\r\n",
+        )
+        .unwrap();
+        let (a, b, c, bcc1, bcc2, sender) = (rsa(), rsa(), ec(), rsa(), ec(), rsa());
+        let plan = Plan::new(
+            &message,
+            vec![
+                (
+                    "a@x.test".into(),
+                    decision(Action::Encrypt(vec![a.clone()])),
+                ),
+                (
+                    "b@x.test".into(),
+                    decision(Action::Encrypt(vec![b.clone(), ec()])),
+                ),
+                (
+                    "c@x.test".into(),
+                    decision(Action::Encrypt(vec![c.clone()])),
+                ),
+                (
+                    "hidden1@x.test".into(),
+                    decision(Action::Encrypt(vec![bcc1.clone()])),
+                ),
+                (
+                    "hidden2@x.test".into(),
+                    decision(Action::Encrypt(vec![bcc2.clone()])),
+                ),
+                ("p@x.test".into(), decision(Action::Plaintext)),
+                ("hidden3@x.test".into(), decision(Action::Plaintext)),
+                ("r@x.test".into(), decision(Action::Refuse)),
+                (
+                    "t@x.test".into(),
+                    decision(Action::Tempfail(TempfailCause::Bogus)),
+                ),
+            ],
+            Some(&sender),
+        );
+        let sha = |c: &UsableCertificate| c.sha256().to_owned();
+        assert_eq!(plan.copies.len(), 5);
+        // Visible RSA: a and b (b's EC certificate left out), plus the sender.
+        assert_eq!(names(&plan.copies[0]), ["a@x.test", "b@x.test"]);
+        assert_eq!(certs(&plan.copies[0]), [sha(&a), sha(&b), sha(&sender)]);
+        // Visible EC: c alone; the RSA sender certificate is not mixed in.
+        assert_eq!(names(&plan.copies[1]), ["c@x.test"]);
+        assert_eq!(certs(&plan.copies[1]), [sha(&c)]);
+        // Each Bcc recipient alone.
+        assert_eq!(names(&plan.copies[2]), ["hidden1@x.test"]);
+        assert_eq!(certs(&plan.copies[2]), [sha(&bcc1), sha(&sender)]);
+        assert_eq!(names(&plan.copies[3]), ["hidden2@x.test"]);
+        assert_eq!(certs(&plan.copies[3]), [sha(&bcc2)]);
+        // Plaintext for the rest; refusals carry their decision.
+        assert_eq!(names(&plan.copies[4]), ["p@x.test", "hidden3@x.test"]);
+        assert!(matches!(plan.copies[4].body, CopyBody::Plaintext));
+        let refused: Vec<&str> = plan.refused.iter().map(|r| r.recipient.as_str()).collect();
+        assert_eq!(refused, ["r@x.test", "t@x.test"]);
+    }
+
+    #[test]
+    fn plaintext_copy_drops_bcc_and_nothing_else() {
+        let raw = b"From: me@x.test\r\nTo: a@x.test\r\nBcc: secret@x.test,\r\n other@x.test\r\nSubject: s\r\n\r\nbody\r\n";
+        let message = Message::parse(raw).unwrap();
+        let plan = Plan::new(
+            &message,
+            vec![("a@x.test".into(), decision(Action::Plaintext))],
+            None,
+        );
+        let mut out = Vec::new();
+        plan.copies[0]
+            .write(&message, EncryptOptions::default(), &mut out)
+            .unwrap();
+        assert_eq!(
+            out,
+            b"From: me@x.test\r\nTo: a@x.test\r\nSubject: s\r\n\r\nbody\r\n"
+        );
+    }
+}
