@@ -19,6 +19,10 @@ pub struct Config {
     pub dns: DnsConfig,
     pub policy: PolicyConfig,
     pub smime: SmimeConfig,
+    pub smtp: SmtpConfig,
+    pub upstream: UpstreamConfig,
+    pub storage: StorageConfig,
+    pub outbox: OutboxConfig,
 }
 
 /// `[dns]`: where queries go and what they are validated against.
@@ -80,6 +84,137 @@ pub struct SmimeConfig {
     /// The user's own certificate (PEM or DER), added to every encrypted copy
     /// of its key kind so the user can read what they sent.
     pub sender_certificate: Option<PathBuf>,
+}
+
+/// `[smtp]`: the local submission server mail clients send to.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpConfig {
+    /// Where to listen. Loopback only unless `danger_allow_non_loopback`.
+    pub listen: SocketAddr,
+    /// Must be set to listen on a non-loopback address: anyone who can
+    /// reach the port can then try the password.
+    pub danger_allow_non_loopback: bool,
+    /// The local account mail clients log in with.
+    pub username: String,
+    /// A file holding the local password (headless/test setups). `None`:
+    /// generated on first run and kept in the OS keyring.
+    pub password_file: Option<PathBuf>,
+    /// Name in the greeting and EHLO reply.
+    pub hostname: String,
+    /// Largest message accepted, in bytes.
+    pub max_message_size: usize,
+    /// Most recipients per message.
+    pub max_recipients: usize,
+    /// Most simultaneous client connections.
+    pub max_connections: usize,
+    /// Time allowed for one command line to arrive (RFC 5321 §4.5.3.2: 5 min).
+    pub command_timeout_secs: u64,
+    /// Time allowed for the whole message after DATA (RFC 5321: 10 min of idle;
+    /// here a total, so a client dripping bytes cannot hold a slot forever).
+    pub data_timeout_secs: u64,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 1587)),
+            danger_allow_non_loopback: false,
+            username: "danemail".into(),
+            password_file: None,
+            hostname: "localhost".into(),
+            max_message_size: 100 * 1024 * 1024,
+            max_recipients: 100,
+            max_connections: 32,
+            command_timeout_secs: 300,
+            data_timeout_secs: 600,
+        }
+    }
+}
+
+/// How the relay talks to the provider's submission server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UpstreamSecurity {
+    /// Plain connection upgraded with STARTTLS, which is required (587).
+    #[default]
+    Starttls,
+    /// TLS from the first byte (465).
+    Tls,
+    /// No TLS at all: allowed only for a loopback upstream (tests, a local MTA).
+    None,
+}
+
+/// `[upstream]`: the user's real provider.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpstreamConfig {
+    pub host: String,
+    pub port: u16,
+    pub security: UpstreamSecurity,
+    /// Login at the provider; empty: no AUTH.
+    pub username: String,
+    /// A file holding the provider password. `None`: the OS keyring
+    /// (`danemail upstream set-password`).
+    pub password_file: Option<PathBuf>,
+    /// Extra CA certificate(s) (PEM) trusted besides the system roots.
+    pub ca_file: Option<PathBuf>,
+    /// Network timeout per SMTP step.
+    pub timeout_secs: u64,
+}
+
+impl Default for UpstreamConfig {
+    fn default() -> Self {
+        Self {
+            host: String::new(),
+            port: 587,
+            security: UpstreamSecurity::Starttls,
+            username: String::new(),
+            password_file: None,
+            ca_file: None,
+            timeout_secs: 60,
+        }
+    }
+}
+
+/// `[storage]`: where the outbox and state live.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// `None`: the platform data dir (`~/.local/share/danemail` on Linux).
+    pub dir: Option<PathBuf>,
+}
+
+impl StorageConfig {
+    pub fn resolved_dir(&self) -> Option<PathBuf> {
+        self.dir.clone().or_else(|| {
+            directories::ProjectDirs::from("org", "DANE Mail", "danemail")
+                .map(|dirs| dirs.data_dir().to_owned())
+        })
+    }
+}
+
+/// `[outbox]`: retries.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboxConfig {
+    /// First retry after a temporary failure; doubles each time.
+    pub retry_initial_secs: u64,
+    /// Longest wait between retries.
+    pub retry_max_secs: u64,
+    /// After this long undelivered, a message is bounced (RFC 5321 §4.5.4.1
+    /// suggests 4–5 days).
+    pub max_lifetime_secs: u64,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        Self {
+            retry_initial_secs: 60,
+            retry_max_secs: 3600,
+            max_lifetime_secs: 5 * 24 * 3600,
+        }
+    }
 }
 
 /// The two policies of the trust table in DESIGN.md.

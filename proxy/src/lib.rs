@@ -9,8 +9,13 @@
 #![deny(unsafe_code)]
 
 pub mod config;
+pub mod credentials;
 pub mod dane;
 pub mod dns;
 pub mod mime;
+pub mod outbox;
 pub mod plan;
+pub mod relay;
+pub mod service;
 pub mod smime;
+pub mod smtp;

@@ -31,6 +31,36 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Plan and encrypt a message (read from stdin) as the proxy would, writing each copy to a directory.
     Encrypt(EncryptArgs),
+    /// Run the SMTP submission proxy and its delivery agent until SIGINT/SIGTERM.
+    Run,
+    /// Print what a mail client needs to use the proxy (server, user, password).
+    Credentials,
+    /// Inspect or change the outbox.
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
+    /// Manage the provider account.
+    #[command(subcommand)]
+    Upstream(UpstreamCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OutboxCommand {
+    /// List queued messages and each recipient's state.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Try these messages (all, if none given) at the next scan.
+    Retry { ids: Vec<String> },
+    /// Remove a queued message without sending it.
+    Delete { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UpstreamCommand {
+    /// Store the provider password (read from stdin) in the OS keyring.
+    SetPassword,
 }
 
 /// Flags that override `[dns]` and `[policy]` for one run.

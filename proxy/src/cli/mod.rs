@@ -4,6 +4,7 @@
 pub mod args;
 mod encrypt;
 mod render;
+mod service;
 
 use std::sync::Arc;
 
@@ -71,6 +72,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Lookup(args) => lookup(config, args).await,
         Command::Doctor(args) => doctor(config, args).await,
         Command::Encrypt(args) => encrypt::run(config, args).await,
+        Command::Run => service::run(config).await,
+        Command::Credentials => service::credentials(config),
+        Command::Outbox(command) => service::outbox(config, command),
+        Command::Upstream(command) => service::upstream(config, command),
     }
 }
 

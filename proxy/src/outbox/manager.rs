@@ -1,0 +1,304 @@
+//! Delivery from the outbox: every due entry's pending copies go to the
+//! relay; each recipient ends delivered or bounced. Temporary failures are
+//! retried with exponential backoff; permanent ones, and anything still
+//! pending after the configured lifetime, are bounced with a DSN to the
+//! sender. State is written back after every copy, so a crash repeats at
+//! most one copy (at-least-once, never lost).
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{broadcast, Notify};
+
+use super::dsn::{self, Failure};
+use super::intake::HEADERS_FILE;
+use super::spool::{CopyEntry, Entry, RecipientState, Spool, SpoolError, Status};
+use crate::config::OutboxConfig;
+use crate::relay::{Outcome, Relay};
+
+/// Longest sleep between queue scans.
+const RESCAN: Duration = Duration::from_secs(30);
+
+/// What the UI and the log hear about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Queued {
+        id: String,
+        recipients: usize,
+    },
+    Delivered {
+        id: String,
+        recipient: String,
+    },
+    Deferred {
+        id: String,
+        recipient: String,
+        detail: String,
+        next_attempt: u64,
+    },
+    Bounced {
+        id: String,
+        recipient: String,
+        detail: String,
+    },
+    Finished {
+        id: String,
+    },
+}
+
+/// The delivery agent.
+pub struct Outbox {
+    spool: Arc<Spool>,
+    relay: Arc<Relay>,
+    config: OutboxConfig,
+    hostname: String,
+    wake: Arc<Notify>,
+    events: broadcast::Sender<Event>,
+}
+
+impl Outbox {
+    pub fn new(
+        spool: Arc<Spool>,
+        relay: Arc<Relay>,
+        config: OutboxConfig,
+        hostname: String,
+    ) -> Self {
+        let (events, _) = broadcast::channel(1024);
+        Self {
+            spool,
+            relay,
+            config,
+            hostname,
+            wake: Arc::new(Notify::new()),
+            events,
+        }
+    }
+
+    /// Wakes the delivery loop (a new entry was queued, or a retry asked for).
+    pub fn waker(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    pub fn events(&self) -> broadcast::Sender<Event> {
+        self.events.clone()
+    }
+
+    /// Delivers until `shutdown` fires; an attempt under way finishes first.
+    pub async fn run(&self, mut shutdown: broadcast::Receiver<()>) {
+        loop {
+            let next = self.deliver_due().await;
+            // Re-read the queue at least this often: `danemail outbox retry`
+            // from another process only edits the files.
+            let sleep = next
+                .map_or(RESCAN, |at| {
+                    Duration::from_secs(at.saturating_sub(unix_now()))
+                })
+                .min(RESCAN);
+            tokio::select! {
+                _ = tokio::time::sleep(sleep) => {}
+                _ = self.wake.notified() => {}
+                _ = shutdown.recv() => return,
+            }
+        }
+    }
+
+    /// Attempts every due entry once; returns when the next one is due.
+    pub async fn deliver_due(&self) -> Option<u64> {
+        let mut next: Option<u64> = None;
+        for id in self.spool.ids() {
+            let entry = match self.spool.load(&id) {
+                Ok(entry) => entry,
+                Err(SpoolError::NotFound(_)) => continue,
+                Err(e) => {
+                    tracing::error!(%id, error = %e, "outbox entry unreadable");
+                    continue;
+                }
+            };
+            let due = entry.next_attempt;
+            if due > unix_now() {
+                next = Some(next.map_or(due, |n: u64| n.min(due)));
+                continue;
+            }
+            match self.attempt(entry).await {
+                Ok(Some(at)) => next = Some(next.map_or(at, |n: u64| n.min(at))),
+                Ok(None) => {}
+                Err(e) => tracing::error!(%id, error = %e, "outbox update failed"),
+            }
+        }
+        next
+    }
+
+    /// One delivery attempt of one entry; returns its next attempt time if
+    /// recipients remain pending.
+    async fn attempt(&self, mut entry: Entry) -> Result<Option<u64>, SpoolError> {
+        entry.attempts += 1;
+        let id = entry.id.clone();
+        for index in 0..entry.copies.len() {
+            let copy = &entry.copies[index];
+            let pending: Vec<String> = copy
+                .recipients
+                .iter()
+                .filter(|r| r.status == Status::Pending)
+                .map(|r| r.address.clone())
+                .collect();
+            if pending.is_empty() {
+                continue;
+            }
+            let path = self.spool.file(&id, &copy.file);
+            let outcomes = self.relay.send(&entry.from, &pending, &path).await;
+            for (address, outcome) in pending.iter().zip(outcomes) {
+                let state = entry.copies[index]
+                    .recipients
+                    .iter_mut()
+                    .find(|r| &r.address == address)
+                    .expect("a pending recipient of this copy");
+                match outcome {
+                    Outcome::Delivered(reply) => {
+                        tracing::info!(%id, recipient = %address, %reply, "delivered");
+                        state.status = Status::Delivered;
+                        state.detail = Some(reply);
+                        self.emit(Event::Delivered {
+                            id: id.clone(),
+                            recipient: address.clone(),
+                        });
+                    }
+                    Outcome::Permanent(why) => {
+                        tracing::warn!(%id, recipient = %address, %why, "bounced");
+                        state.status = Status::Bounced;
+                        state.detail = Some(why.clone());
+                        self.emit(Event::Bounced {
+                            id: id.clone(),
+                            recipient: address.clone(),
+                            detail: why,
+                        });
+                    }
+                    Outcome::Temporary(why) => {
+                        tracing::info!(%id, recipient = %address, %why, "deferred");
+                        state.detail = Some(why);
+                    }
+                }
+            }
+            // Written after every copy: a crash repeats at most this one.
+            self.spool.update(&entry)?;
+        }
+
+        let now = unix_now();
+        if entry.pending() > 0 {
+            if now.saturating_sub(entry.created) >= self.config.max_lifetime_secs {
+                for state in entry
+                    .copies
+                    .iter_mut()
+                    .flat_map(|c| c.recipients.iter_mut())
+                {
+                    if state.status == Status::Pending {
+                        state.status = Status::Bounced;
+                        let last = state
+                            .detail
+                            .take()
+                            .unwrap_or_else(|| "no attempt succeeded".into());
+                        state.detail =
+                            Some(format!("4.4.7 delivery time expired; last error: {last}"));
+                    }
+                }
+            } else {
+                entry.next_attempt = now + self.backoff(entry.attempts);
+                for state in entry.copies.iter().flat_map(|c| &c.recipients) {
+                    if state.status == Status::Pending {
+                        self.emit(Event::Deferred {
+                            id: id.clone(),
+                            recipient: state.address.clone(),
+                            detail: state.detail.clone().unwrap_or_default(),
+                            next_attempt: entry.next_attempt,
+                        });
+                    }
+                }
+                self.spool.update(&entry)?;
+                return Ok(Some(entry.next_attempt));
+            }
+        }
+        self.finish(entry)?;
+        Ok(None)
+    }
+
+    /// Every recipient is final: bounce the failures, remove the entry.
+    fn finish(&self, entry: Entry) -> Result<(), SpoolError> {
+        let failures: Vec<Failure> = entry
+            .copies
+            .iter()
+            .flat_map(|c| &c.recipients)
+            .filter(|r| r.status == Status::Bounced)
+            .map(|r| Failure {
+                recipient: r.address.clone(),
+                diagnostic: r.detail.clone().unwrap_or_default(),
+            })
+            .collect();
+        if !failures.is_empty() && !entry.is_dsn && !entry.from.is_empty() {
+            let headers =
+                std::fs::read(self.spool.file(&entry.id, HEADERS_FILE)).unwrap_or_default();
+            self.queue_dsn(&entry, &failures, &headers)?;
+        }
+        self.spool.remove(&entry.id)?;
+        self.emit(Event::Finished { id: entry.id });
+        Ok(())
+    }
+
+    fn queue_dsn(
+        &self,
+        entry: &Entry,
+        failures: &[Failure],
+        headers: &[u8],
+    ) -> Result<(), SpoolError> {
+        let message = dsn::build(
+            &self.hostname,
+            &entry.from,
+            failures,
+            headers,
+            entry.created,
+        );
+        let incoming = self.spool.incoming()?;
+        let path = incoming.dir.join("1.eml");
+        std::fs::write(&path, message).map_err(|source| SpoolError::Io { path, source })?;
+        let now = unix_now();
+        let dsn = Entry {
+            id: incoming.id.clone(),
+            from: String::new(),
+            created: now,
+            attempts: 0,
+            next_attempt: now,
+            copies: vec![CopyEntry {
+                file: "1.eml".into(),
+                kind: "dsn".into(),
+                recipients: vec![RecipientState {
+                    address: entry.from.clone(),
+                    status: Status::Pending,
+                    detail: None,
+                }],
+            }],
+            is_dsn: true,
+        };
+        tracing::info!(id = %entry.id, dsn = %dsn.id, to = %entry.from, "bounce queued");
+        self.spool.commit(incoming, &dsn)?;
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// `retry_initial × 2^(attempts-1)`, capped at `retry_max`.
+    fn backoff(&self, attempts: u32) -> u64 {
+        let exponent = attempts.saturating_sub(1).min(30);
+        self.config
+            .retry_initial_secs
+            .saturating_mul(1u64 << exponent)
+            .min(self.config.retry_max_secs)
+            .max(1)
+    }
+
+    fn emit(&self, event: Event) {
+        let _ = self.events.send(event);
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

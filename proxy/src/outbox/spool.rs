@@ -1,0 +1,397 @@
+//! The durable outbox on disk. A message is safe before the client hears 250:
+//! its copies and its record are written and fsynced in `tmp/<id>/`, the
+//! directory is renamed into `queue/` and the queue directory is fsynced
+//! (Postfix's mail_stream.c does the same with files). A crash at any point
+//! leaves either a whole entry in `queue/` or debris in `tmp/` that the next
+//! start removes.
+//!
+//! ```text
+//! <storage>/outbox/tmp/<id>/      being received or planned
+//! <storage>/outbox/queue/<id>/    entry.json + 1.eml, 2.eml, … + headers
+//! <storage>/outbox/corrupt/<id>/  entries whose record fails its checksum
+//! ```
+//!
+//! `entry.json` ends with a line holding the SHA-256 of the JSON before it,
+//! so a torn or damaged record is detected rather than misread.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+/// One queued message: its copies and the state of every recipient.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub id: String,
+    /// The envelope sender (empty for a DSN, RFC 5321 §4.5.5).
+    pub from: String,
+    /// Unix seconds when accepted.
+    pub created: u64,
+    pub attempts: u32,
+    /// Unix seconds of the next delivery attempt.
+    pub next_attempt: u64,
+    pub copies: Vec<CopyEntry>,
+    /// Whether this entry is itself a delivery status notification (never
+    /// bounced in turn).
+    pub is_dsn: bool,
+}
+
+/// One outgoing copy (a file in the entry's directory) and its recipients.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CopyEntry {
+    pub file: String,
+    /// `encrypted`, `plaintext`, `pass-through` or `dsn`.
+    pub kind: String,
+    pub recipients: Vec<RecipientState>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecipientState {
+    pub address: String,
+    pub status: Status,
+    /// The last reply or error seen for this recipient.
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pending,
+    Delivered,
+    Bounced,
+}
+
+impl Entry {
+    pub fn pending(&self) -> usize {
+        self.copies
+            .iter()
+            .flat_map(|c| &c.recipients)
+            .filter(|r| r.status == Status::Pending)
+            .count()
+    }
+}
+
+/// Why the spool cannot do something.
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolError {
+    #[error("outbox I/O at {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("outbox entry {id} is damaged ({why}); moved to corrupt/")]
+    Corrupt { id: String, why: String },
+    #[error("no outbox entry {0}")]
+    NotFound(String),
+}
+
+/// The outbox directory.
+#[derive(Debug)]
+pub struct Spool {
+    root: PathBuf,
+}
+
+/// An entry being built in `tmp/`; dropped without commit, it is removed.
+#[derive(Debug)]
+pub struct Incoming {
+    pub id: String,
+    pub dir: PathBuf,
+    committed: bool,
+}
+
+impl Drop for Incoming {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+impl Spool {
+    /// Opens (creating) the outbox under `root` and clears `tmp/`, which
+    /// holds only what was never acknowledged.
+    pub fn open(root: &Path) -> Result<Self, SpoolError> {
+        for dir in ["tmp", "queue", "corrupt"] {
+            let path = root.join(dir);
+            fs::create_dir_all(&path).map_err(|source| SpoolError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            restrict(&path);
+        }
+        let tmp = root.join("tmp");
+        if let Ok(debris) = fs::read_dir(&tmp) {
+            for entry in debris.flatten() {
+                let _ = fs::remove_dir_all(entry.path());
+            }
+        }
+        Ok(Self {
+            root: root.to_owned(),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// A fresh entry directory in `tmp/`.
+    pub fn incoming(&self) -> Result<Incoming, SpoolError> {
+        let id = new_id();
+        let dir = self.root.join("tmp").join(&id);
+        fs::create_dir(&dir).map_err(|source| SpoolError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        Ok(Incoming {
+            id,
+            dir,
+            committed: false,
+        })
+    }
+
+    /// Makes `incoming` durable as a queued entry: fsync every file, write
+    /// the record, rename into `queue/`, fsync `queue/`.
+    pub fn commit(&self, mut incoming: Incoming, entry: &Entry) -> Result<(), SpoolError> {
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| SpoolError::Io { path, source }
+        };
+        for file in fs::read_dir(&incoming.dir)
+            .map_err(io(&incoming.dir))?
+            .flatten()
+        {
+            sync_file(&file.path()).map_err(io(&file.path()))?;
+        }
+        write_record(&incoming.dir, entry)?;
+        sync_dir(&incoming.dir).map_err(io(&incoming.dir))?;
+        let target = self.root.join("queue").join(&incoming.id);
+        fs::rename(&incoming.dir, &target).map_err(io(&target))?;
+        let queue = self.root.join("queue");
+        sync_dir(&queue).map_err(io(&queue))?;
+        incoming.committed = true;
+        Ok(())
+    }
+
+    /// Every queued entry id, oldest first (ids sort by time).
+    pub fn ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = fs::read_dir(self.root.join("queue"))
+            .map(|dir| {
+                dir.flatten()
+                    .filter_map(|e| e.file_name().into_string().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        ids.sort();
+        ids
+    }
+
+    /// Loads an entry; a damaged one is moved to `corrupt/` and reported.
+    pub fn load(&self, id: &str) -> Result<Entry, SpoolError> {
+        if !valid_id(id) {
+            return Err(SpoolError::NotFound(id.to_owned()));
+        }
+        let dir = self.root.join("queue").join(id);
+        let path = dir.join("entry.json");
+        let text = match fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == io::ErrorKind::NotFound && !dir.exists() => {
+                return Err(SpoolError::NotFound(id.to_owned()))
+            }
+            Err(e) => return Err(self.quarantine(id, &e.to_string())),
+        };
+        match parse_record(&text) {
+            Ok(entry) if entry.id == id => Ok(entry),
+            Ok(_) => Err(self.quarantine(id, "its id does not match its directory")),
+            Err(why) => Err(self.quarantine(id, &why)),
+        }
+    }
+
+    /// Atomically replaces an entry's record.
+    pub fn update(&self, entry: &Entry) -> Result<(), SpoolError> {
+        write_record(&self.root.join("queue").join(&entry.id), entry)
+    }
+
+    /// Removes a finished entry.
+    pub fn remove(&self, id: &str) -> Result<(), SpoolError> {
+        if !valid_id(id) {
+            return Err(SpoolError::NotFound(id.to_owned()));
+        }
+        let dir = self.root.join("queue").join(id);
+        if !dir.exists() {
+            return Err(SpoolError::NotFound(id.to_owned()));
+        }
+        fs::remove_dir_all(&dir).map_err(|source| SpoolError::Io { path: dir, source })?;
+        let queue = self.root.join("queue");
+        sync_dir(&queue).map_err(|source| SpoolError::Io {
+            path: queue,
+            source,
+        })
+    }
+
+    /// The path of a file of a queued entry.
+    pub fn file(&self, id: &str, file: &str) -> PathBuf {
+        self.root.join("queue").join(id).join(file)
+    }
+
+    fn quarantine(&self, id: &str, why: &str) -> SpoolError {
+        let from = self.root.join("queue").join(id);
+        let to = self.root.join("corrupt").join(id);
+        let _ = fs::rename(&from, &to);
+        tracing::error!(id, why, "outbox entry damaged; moved to corrupt/");
+        SpoolError::Corrupt {
+            id: id.to_owned(),
+            why: why.to_owned(),
+        }
+    }
+}
+
+/// Time-ordered, unique ids: hex milliseconds, then 8 random hex digits.
+fn new_id() -> String {
+    let millis = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let mut random = [0u8; 4];
+    openssl::rand::rand_bytes(&mut random).expect("the system random source works");
+    format!("{millis:012x}-{}", hex::encode(random))
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 40 && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+}
+
+fn write_record(dir: &Path, entry: &Entry) -> Result<(), SpoolError> {
+    let json = serde_json::to_string_pretty(entry).expect("an entry serializes");
+    let text = format!(
+        "{json}\nsha256:{}\n",
+        hex::encode(openssl::sha::sha256(json.as_bytes()))
+    );
+    let tmp = dir.join("entry.json.tmp");
+    let path = dir.join("entry.json");
+    let io = |source| SpoolError::Io {
+        path: path.clone(),
+        source,
+    };
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp)
+        .map_err(io)?;
+    file.write_all(text.as_bytes()).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    fs::rename(&tmp, &path).map_err(io)?;
+    sync_dir(dir).map_err(io)
+}
+
+fn parse_record(text: &str) -> Result<Entry, String> {
+    let (json, check) = text
+        .trim_end()
+        .rsplit_once("\nsha256:")
+        .ok_or("its checksum line is missing")?;
+    if hex::encode(openssl::sha::sha256(json.as_bytes())) != check {
+        return Err("its checksum does not match".into());
+    }
+    serde_json::from_str(json).map_err(|e| format!("it does not parse: {e}"))
+}
+
+pub(crate) fn sync_file(path: &Path) -> io::Result<()> {
+    File::open(path)?.sync_all()
+}
+
+pub(crate) fn sync_dir(path: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        File::open(path)?.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        // Windows cannot open a directory for fsync; NTFS journals renames.
+        let _ = path;
+        Ok(())
+    }
+}
+
+/// Owner-only access to the outbox (mail content and addresses).
+fn restrict(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = fs::set_permissions(path, fs::Permissions::from_mode(0o700));
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: &str) -> Entry {
+        Entry {
+            id: id.into(),
+            from: "me@x.test".into(),
+            created: 1,
+            attempts: 0,
+            next_attempt: 0,
+            copies: vec![CopyEntry {
+                file: "1.eml".into(),
+                kind: "plaintext".into(),
+                recipients: vec![RecipientState {
+                    address: "a@x.test".into(),
+                    status: Status::Pending,
+                    detail: None,
+                }],
+            }],
+            is_dsn: false,
+        }
+    }
+
+    #[test]
+    fn commit_load_update_remove() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path()).unwrap();
+        let incoming = spool.incoming().unwrap();
+        fs::write(incoming.dir.join("1.eml"), b"hello").unwrap();
+        let id = incoming.id.clone();
+        let mut e = entry(&id);
+        spool.commit(incoming, &e).unwrap();
+        assert_eq!(spool.ids(), std::slice::from_ref(&id));
+        assert_eq!(spool.load(&id).unwrap(), e);
+        assert_eq!(fs::read(spool.file(&id, "1.eml")).unwrap(), b"hello");
+        e.copies[0].recipients[0].status = Status::Delivered;
+        spool.update(&e).unwrap();
+        assert_eq!(spool.load(&id).unwrap().pending(), 0);
+        spool.remove(&id).unwrap();
+        assert!(spool.ids().is_empty());
+        assert!(matches!(spool.load(&id), Err(SpoolError::NotFound(_))));
+        assert!(matches!(spool.load("../etc"), Err(SpoolError::NotFound(_))));
+    }
+
+    #[test]
+    fn uncommitted_and_damaged_entries_never_pass_as_queued() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path()).unwrap();
+        {
+            let incoming = spool.incoming().unwrap();
+            fs::write(incoming.dir.join("1.eml"), b"x").unwrap();
+            // Dropped without commit: as if the client went away before 250.
+        }
+        let kept = spool.incoming().unwrap();
+        std::mem::forget(kept); // as if the process died mid-DATA
+        assert!(spool.ids().is_empty());
+        let reopened = Spool::open(dir.path()).unwrap();
+        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+
+        let incoming = reopened.incoming().unwrap();
+        let id = incoming.id.clone();
+        reopened.commit(incoming, &entry(&id)).unwrap();
+        let record = reopened.file(&id, "entry.json");
+        let text = fs::read_to_string(&record).unwrap();
+        fs::write(&record, text.replace("a@x.test", "b@x.test")).unwrap();
+        assert!(matches!(
+            reopened.load(&id),
+            Err(SpoolError::Corrupt { .. })
+        ));
+        assert!(reopened.ids().is_empty());
+        assert!(dir.path().join("corrupt").join(&id).exists());
+    }
+}

@@ -1,0 +1,152 @@
+//! The running product: the submission server and the delivery agent over
+//! one outbox, started from a [`Config`] and stopped by a shutdown future.
+//! The CLI (`danemail run`) and, later, the tray app are thin shells over
+//! [`run`].
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::broadcast;
+
+use crate::config::Config;
+use crate::credentials::{self, CredentialError};
+use crate::dane::{DaneLookup, UsableCertificate};
+use crate::dns::{SecureResolver, SetupError};
+use crate::outbox::{Event, Intake, Outbox, Spool, SpoolError};
+use crate::relay::{Relay, RelayError};
+use crate::smime::EncryptOptions;
+use crate::smtp::{self, tls, Context, ServerError, SessionConfig};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("no storage directory: set [storage] dir")]
+    NoStorage,
+    #[error("storage directory {path}: {source}")]
+    Storage {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Dns(#[from] SetupError),
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
+    #[error(transparent)]
+    Credentials(#[from] CredentialError),
+    #[error(transparent)]
+    Relay(#[from] RelayError),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    #[error(transparent)]
+    Server(#[from] ServerError),
+    #[error("[smime] sender_certificate: {0}")]
+    SenderCertificate(String),
+}
+
+/// Runs until `shutdown` completes; then stops accepting, lets sessions and
+/// the delivery attempt under way finish, and returns. Everything
+/// acknowledged stays in the outbox for the next start.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), ServiceError> {
+    let storage = config
+        .storage
+        .resolved_dir()
+        .ok_or(ServiceError::NoStorage)?;
+    std::fs::create_dir_all(&storage).map_err(|source| ServiceError::Storage {
+        path: storage.clone(),
+        source,
+    })?;
+
+    let resolver = Arc::new(SecureResolver::new(&config.dns)?);
+    let lookup = DaneLookup::new(resolver, config.policy.mode);
+    let spool = Arc::new(Spool::open(&storage.join("outbox"))?);
+    let sender_certificate = match &config.smime.sender_certificate {
+        Some(path) => {
+            let bytes = std::fs::read(path)
+                .map_err(|e| ServiceError::SenderCertificate(format!("{}: {e}", path.display())))?;
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            Some(
+                UsableCertificate::from_user_file(&bytes, now)
+                    .map_err(ServiceError::SenderCertificate)?,
+            )
+        }
+        None => None,
+    };
+    let intake = Arc::new(Intake::new(
+        spool.clone(),
+        sender_certificate,
+        EncryptOptions {
+            cipher: config.smime.cipher,
+            rsa_oaep: config.smime.rsa_oaep,
+        },
+    ));
+    let password = credentials::local_password(&config.smtp)?;
+    let upstream_password = credentials::upstream_password(&config.upstream)?;
+    let relay = Arc::new(Relay::new(
+        &config.upstream,
+        upstream_password,
+        &config.smtp.hostname,
+    )?);
+    let outbox = Arc::new(Outbox::new(
+        spool.clone(),
+        relay,
+        config.outbox.clone(),
+        config.smtp.hostname.clone(),
+    ));
+    let local_tls = tls::load_or_create(&storage.join("tls"))?;
+    let listener = smtp::bind(&config.smtp).await?;
+
+    let context = Arc::new(Context {
+        session: SessionConfig {
+            hostname: config.smtp.hostname.clone(),
+            max_message_size: config.smtp.max_message_size,
+            max_recipients: config.smtp.max_recipients,
+            tls_available: true,
+            auth_without_tls: false,
+            username: config.smtp.username.clone(),
+            password,
+        },
+        lookup,
+        intake,
+        outbox_wake: outbox.waker(),
+        events: outbox.events(),
+        tls: Some(local_tls.acceptor),
+        max_connections: config.smtp.max_connections,
+        command_timeout: Duration::from_secs(config.smtp.command_timeout_secs),
+        data_timeout: Duration::from_secs(config.smtp.data_timeout_secs),
+    });
+
+    tracing::info!(
+        listen = %config.smtp.listen,
+        upstream = %config.upstream.host,
+        outbox = %spool.root().display(),
+        tls_ca = %local_tls.ca_file.display(),
+        queued = spool.ids().len(),
+        "DANE Mail is running"
+    );
+    let (stop, _) = broadcast::channel::<()>(1);
+    let mut events = outbox.events().subscribe();
+    let logger = tokio::spawn(async move {
+        while let Ok(event) = events.recv().await {
+            if let Event::Finished { id } = event {
+                tracing::info!(%id, "outbox entry finished");
+            }
+        }
+    });
+    let delivery = {
+        let outbox = outbox.clone();
+        let stop = stop.subscribe();
+        tokio::spawn(async move { outbox.run(stop).await })
+    };
+    let server = tokio::spawn(smtp::serve(listener, context, stop.subscribe()));
+
+    shutdown.await;
+    tracing::info!("shutting down");
+    let _ = stop.send(());
+    let _ = server.await;
+    let _ = delivery.await;
+    logger.abort();
+    Ok(())
+}

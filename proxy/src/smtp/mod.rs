@@ -1,0 +1,12 @@
+//! The local SMTP submission server mail clients send through (RFC 6409):
+//! `session` is the protocol (no I/O), `server` the sockets, `reply` the
+//! wire replies, `tls` the local certificate.
+
+mod reply;
+pub mod server;
+pub mod session;
+pub mod tls;
+
+pub use reply::Reply;
+pub use server::{bind, serve, Context, ServerError};
+pub use session::SessionConfig;

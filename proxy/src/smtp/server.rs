@@ -1,0 +1,440 @@
+//! The only part of SMTP that touches sockets: accept connections (bounded),
+//! read commands and message data under deadlines, write replies, run the
+//! lookups and the intake the session asks for, and switch to TLS.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use smtp_proto::request::receiver::{DataReceiver, RequestReceiver};
+use smtp_proto::Error as ParseError;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{broadcast, Notify, Semaphore};
+use tokio::time::{timeout_at, Instant};
+use tokio_rustls::TlsAcceptor;
+
+use super::reply::Reply;
+use super::session::{Session, SessionConfig, Step};
+use crate::config::SmtpConfig;
+use crate::dane::{Action, DaneLookup};
+use crate::outbox::{Event, Intake, IntakeError, MESSAGE_FILE};
+
+/// Bytes read from a client per call.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Time allowed for a TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why the server cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("[smtp] listen = {0} is not a loopback address; set [smtp] danger_allow_non_loopback = true to allow it")]
+    NotLoopback(SocketAddr),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// Binds the listener, refusing a non-loopback address unless allowed.
+pub async fn bind(config: &SmtpConfig) -> Result<TcpListener, ServerError> {
+    if !config.listen.ip().is_loopback() && !config.danger_allow_non_loopback {
+        return Err(ServerError::NotLoopback(config.listen));
+    }
+    TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: config.listen,
+            source,
+        })
+}
+
+/// Everything a connection needs, shared.
+pub struct Context {
+    pub session: SessionConfig,
+    pub lookup: DaneLookup,
+    pub intake: Arc<Intake>,
+    pub outbox_wake: Arc<Notify>,
+    pub events: broadcast::Sender<Event>,
+    pub tls: Option<TlsAcceptor>,
+    pub max_connections: usize,
+    pub command_timeout: Duration,
+    pub data_timeout: Duration,
+}
+
+/// Accepts connections until `shutdown`; each runs on its own task.
+pub async fn serve(
+    listener: TcpListener,
+    context: Arc<Context>,
+    mut shutdown: broadcast::Receiver<()>,
+) {
+    // The permit is taken before accept: beyond the limit, clients wait in
+    // the kernel's backlog instead of costing a task each.
+    let permits = Arc::new(Semaphore::new(context.max_connections.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    loop {
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            _ = shutdown.recv() => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    continue;
+                }
+            },
+            _ = shutdown.recv() => break,
+        };
+        let context = context.clone();
+        tasks.spawn(async move {
+            connection(stream, peer, &context).await;
+            drop(permit);
+        });
+        while tasks.try_join_next().is_some() {}
+    }
+    // Sessions in progress get a moment to finish their command; nothing
+    // unacknowledged is lost, nothing acknowledged is in memory only.
+    let _ = tokio::time::timeout(Duration::from_secs(10), async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    tasks.abort_all();
+}
+
+async fn connection(stream: TcpStream, peer: SocketAddr, context: &Context) {
+    let _ = stream.set_nodelay(true);
+    let mut config = context.session.clone();
+    config.auth_without_tls = peer.ip().is_loopback();
+    config.tls_available = context.tls.is_some();
+    let mut session = Session::new(Arc::new(config));
+    let mut conn = Connection::new(stream, peer);
+    conn.out.extend_from_slice(&session.greeting().to_wire());
+    match conn.run(&mut session, context).await {
+        Ok(Ending::Upgrade) => {
+            let Some(acceptor) = &context.tls else { return };
+            let handshake =
+                tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(conn.stream)).await;
+            let tls = match handshake {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) => {
+                    tracing::info!(%peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => return,
+            };
+            session.tls_started();
+            // Bytes pipelined after STARTTLS are dropped (RFC 3207 §4.2,
+            // CVE-2011-0411): `Connection::new` starts empty.
+            let mut conn = Connection::new(tls, peer);
+            if let Err(e) = conn.run(&mut session, context).await {
+                tracing::debug!(%peer, error = %e, "connection ended");
+            }
+        }
+        Ok(Ending::Close) => {}
+        Err(e) => tracing::debug!(%peer, error = %e, "connection ended"),
+    }
+}
+
+enum Ending {
+    Close,
+    Upgrade,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum ConnectionError {
+    #[error("client closed the connection")]
+    Closed,
+    #[error("timed out")]
+    Timeout,
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+struct Connection<S> {
+    stream: S,
+    peer: SocketAddr,
+    /// Bytes read but not yet consumed.
+    pending: Vec<u8>,
+    /// Replies not yet written (flushed before every read: PIPELINING).
+    out: Vec<u8>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
+    fn new(stream: S, peer: SocketAddr) -> Self {
+        Self {
+            stream,
+            peer,
+            pending: Vec::new(),
+            out: Vec::new(),
+        }
+    }
+
+    async fn run(
+        &mut self,
+        session: &mut Session,
+        context: &Context,
+    ) -> Result<Ending, ConnectionError> {
+        let mut receiver = RequestReceiver::default();
+        loop {
+            let deadline = Instant::now() + context.command_timeout;
+            let step = if session.in_auth_exchange() {
+                let line = match self.read_line(deadline).await {
+                    Ok(line) => line,
+                    Err(e) => return self.end_on(e).await,
+                };
+                session.auth_line(&String::from_utf8_lossy(&line))
+            } else {
+                let request = loop {
+                    let mut bytes = self.pending.iter();
+                    let parsed = receiver.ingest(&mut bytes).map(|r| r.into_owned());
+                    let rest = bytes.as_slice().to_vec();
+                    match parsed {
+                        Err(ParseError::NeedsMoreData { .. }) => {
+                            self.pending.clear();
+                            if let Err(e) = self.fill(deadline).await {
+                                return self.end_on(e).await;
+                            }
+                        }
+                        other => {
+                            self.pending = rest;
+                            break other;
+                        }
+                    }
+                };
+                match request {
+                    Ok(request) => session.handle(request),
+                    Err(error) => Step::Reply(session.parse_error(&error)),
+                }
+            };
+            match step {
+                Step::Reply(reply) => self.reply(&reply),
+                Step::Close(reply) => {
+                    self.reply(&reply);
+                    self.flush().await?;
+                    return Ok(Ending::Close);
+                }
+                Step::StartTls(reply) => {
+                    self.reply(&reply);
+                    self.flush().await?;
+                    return Ok(Ending::Upgrade);
+                }
+                Step::Lookup(address) => {
+                    let (decision, _) = context.lookup.decide(&address).await;
+                    tracing::info!(
+                        peer = %self.peer,
+                        recipient = %address,
+                        decision = decision.action.name(),
+                        reason = %decision.reason,
+                        "recipient"
+                    );
+                    let reply = session.recipient_decided(&address, decision);
+                    self.reply(&reply);
+                }
+                Step::ReadData(reply) => {
+                    self.reply(&reply);
+                    self.flush().await?;
+                    let reply = self.message(session, context).await?;
+                    self.reply(&reply);
+                }
+            }
+            if self.pending.is_empty() {
+                self.flush().await?;
+            }
+        }
+    }
+
+    /// Reads the message after 354 into a new outbox entry and queues it.
+    async fn message(
+        &mut self,
+        session: &mut Session,
+        context: &Context,
+    ) -> Result<Reply, ConnectionError> {
+        let deadline = Instant::now() + context.data_timeout;
+        let limit = session_limit(context);
+        let incoming = match context.intake.spool().incoming() {
+            Ok(incoming) => incoming,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot create an outbox entry");
+                self.discard_data(deadline).await?;
+                return Ok(Reply::new(
+                    451,
+                    "4.3.0",
+                    "Local error in processing: outbox not writable",
+                ));
+            }
+        };
+        let path = incoming.dir.join(MESSAGE_FILE);
+        let mut file =
+            tokio::io::BufWriter::with_capacity(256 * 1024, tokio::fs::File::create(&path).await?);
+        let mut receiver = DataReceiver::new();
+        let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK + 2);
+        let mut size = 0usize;
+        let mut too_big = false;
+        loop {
+            let mut bytes = self.pending.iter();
+            let done = receiver.ingest(&mut bytes, &mut buf);
+            let rest = bytes.as_slice().to_vec();
+            self.pending = rest;
+            // The receiver may take back a trailing CR when the next read
+            // turns out to end the data: keep it until then.
+            let keep = usize::from(!done && buf.last() == Some(&b'\r'));
+            let ready = buf.len() - keep;
+            size += ready;
+            if size > limit {
+                too_big = true;
+            } else {
+                file.write_all(&buf[..ready]).await?;
+            }
+            buf.drain(..ready);
+            if done {
+                break;
+            }
+            if let Err(e) = self.fill(deadline).await {
+                return match e {
+                    ConnectionError::Timeout => {
+                        self.reply(&Reply::new(
+                            421,
+                            "4.4.2",
+                            "Timeout waiting for data; closing",
+                        ));
+                        let _ = self.flush().await;
+                        Err(ConnectionError::Timeout)
+                    }
+                    other => Err(other),
+                };
+            }
+        }
+        file.flush().await?;
+        drop(file);
+        let Some(envelope) = session.take_transaction() else {
+            return Ok(Reply::new(503, "5.5.1", "No transaction"));
+        };
+        if too_big {
+            return Ok(Reply::new(552, "5.3.4", "Message too big"));
+        }
+        let intake = context.intake.clone();
+        let from = envelope.from.clone();
+        let recipients = envelope.recipients.clone();
+        let queued =
+            tokio::task::spawn_blocking(move || intake.queue(incoming, &from, recipients)).await;
+        match queued {
+            Ok(Ok(id)) => {
+                for (recipient, decision) in &envelope.recipients {
+                    tracing::info!(
+                        %id,
+                        from = %envelope.from,
+                        %recipient,
+                        encrypted = matches!(decision.action, Action::Encrypt(_)),
+                        "queued"
+                    );
+                }
+                let _ = context.events.send(Event::Queued {
+                    id: id.clone(),
+                    recipients: envelope.recipients.len(),
+                });
+                context.outbox_wake.notify_one();
+                Ok(Reply::new(250, "2.0.0", format!("Queued as {id}")))
+            }
+            Ok(Err(IntakeError::Mime(e))) => {
+                tracing::info!(peer = %self.peer, error = %e, "message refused");
+                Ok(Reply::new(
+                    554,
+                    "5.6.0",
+                    format!("Message content not accepted: {e}"),
+                ))
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "queueing failed");
+                Ok(Reply::new(
+                    451,
+                    "4.3.0",
+                    "Local error in processing; try again later",
+                ))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "queueing task failed");
+                Ok(Reply::new(
+                    451,
+                    "4.3.0",
+                    "Local error in processing; try again later",
+                ))
+            }
+        }
+    }
+
+    async fn discard_data(&mut self, deadline: Instant) -> Result<(), ConnectionError> {
+        let mut receiver = DataReceiver::new();
+        let mut sink = Vec::new();
+        loop {
+            let mut bytes = self.pending.iter();
+            let done = receiver.ingest(&mut bytes, &mut sink);
+            self.pending = bytes.as_slice().to_vec();
+            sink.clear();
+            if done {
+                return Ok(());
+            }
+            self.fill(deadline).await?;
+        }
+    }
+
+    /// One line (for AUTH continuations), bounded like a command line.
+    async fn read_line(&mut self, deadline: Instant) -> Result<Vec<u8>, ConnectionError> {
+        loop {
+            if let Some(end) = self.pending.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = self.pending.drain(..=end).collect();
+                return Ok(line);
+            }
+            if self.pending.len() > smtp_proto::request::receiver::MAX_LINE_LENGTH {
+                self.pending.clear();
+                return Ok(Vec::new());
+            }
+            self.fill(deadline).await?;
+        }
+    }
+
+    /// Reads more bytes into `pending`, flushing replies first.
+    async fn fill(&mut self, deadline: Instant) -> Result<(), ConnectionError> {
+        self.flush().await?;
+        let mut chunk = vec![0u8; READ_CHUNK];
+        let n = match timeout_at(deadline, self.stream.read(&mut chunk)).await {
+            Err(_) => return Err(ConnectionError::Timeout),
+            Ok(Err(e)) => return Err(e.into()),
+            Ok(Ok(0)) => return Err(ConnectionError::Closed),
+            Ok(Ok(n)) => n,
+        };
+        self.pending.extend_from_slice(&chunk[..n]);
+        Ok(())
+    }
+
+    fn reply(&mut self, reply: &Reply) {
+        self.out.extend_from_slice(&reply.to_wire());
+    }
+
+    async fn flush(&mut self) -> Result<(), ConnectionError> {
+        if !self.out.is_empty() {
+            self.stream.write_all(&self.out).await?;
+            self.stream.flush().await?;
+            self.out.clear();
+        }
+        Ok(())
+    }
+
+    /// Ends the connection after a read error: a timeout gets 421 (RFC 5321
+    /// §4.5.3.2), a closed connection nothing.
+    async fn end_on(&mut self, error: ConnectionError) -> Result<Ending, ConnectionError> {
+        if matches!(error, ConnectionError::Timeout) {
+            tracing::info!(peer = %self.peer, "client too slow; closing");
+            self.reply(&Reply::new(421, "4.4.2", "Timeout; closing connection"));
+            let _ = self.flush().await;
+        }
+        Err(error)
+    }
+}
+
+fn session_limit(context: &Context) -> usize {
+    context.session.max_message_size
+}
