@@ -10,6 +10,8 @@ packages=(
     openssl libssl-dev pkg-config    # certificates; the openssl crate
     faketime                         # a wrong clock, for one test
     gpgsm gpg-agent gpgconf libnss3-tools  # S/MIME decrypters: gpgsm, NSS cmsutil
+    postfix dovecot-imapd dovecot-lmtpd    # the provider, for the proxy tests
+    swaks libnet-ssleay-perl python3       # real SMTP clients
     iproute2
 )
 missing=()
@@ -21,4 +23,6 @@ echo "installing: ${missing[*]}" >&2
 sudo=""
 [[ $(id -u) -eq 0 ]] || sudo="sudo"
 $sudo apt-get update -qq
+# Postfix asks a question on install; no system-wide instance is ever used.
+echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,530 @@
+//! The submission proxy end to end: real clients (swaks, Python smtplib) →
+//! `danemail run` → real Postfix (STARTTLS + SASL via Dovecot) → real
+//! Dovecot mailboxes read back over IMAP, with recipients' SMIMEA served by
+//! the signed fixture zones.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use danemail::mime::Message;
+use danemail::smime::inner_entity;
+use serde_json::Value;
+use support::mail::{MailServer, Proxy, Switch};
+use support::{dns, free_port, repo_root};
+
+const MAILBOXES: [&str; 6] = [
+    "alice@ecdsa.test",
+    "alice@rsa.test",
+    "carol@ecdsa.test",
+    "nobody@ecdsa.test",
+    "alice@unsigned.test",
+    "alice@tampered.test",
+];
+const LOCAL_PASSWORD: &str = "local-secret";
+const WAIT: Duration = Duration::from_secs(20);
+
+struct Setup {
+    mail: MailServer,
+    proxy: Proxy,
+    switch: Switch,
+    dir: tempfile::TempDir,
+}
+
+/// A provider, a switch in front of it, and a proxy relaying through it.
+fn setup(extra: &str) -> Setup {
+    let fixture = dns();
+    let mail = MailServer::start(&MAILBOXES);
+    let switch = Switch::new(mail.port("SUBMISSION_PORT"));
+    let dir = tempfile::tempdir().unwrap();
+    let secret = |name: &str, value: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, format!("{value}\n")).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        path.display().to_string()
+    };
+    let port = free_port();
+    let config = format!(
+        "[smtp]\nlisten = \"127.0.0.1:{port}\"\npassword_file = \"{local}\"\ncommand_timeout_secs = 3\ndata_timeout_secs = 60\n\
+         [upstream]\nhost = \"127.0.0.1\"\nport = {upstream}\nsecurity = \"starttls\"\nusername = \"me@provider.test\"\n\
+         password_file = \"{provider}\"\nca_file = \"{ca}\"\ntimeout_secs = 10\n\
+         [dns]\nservers = [\"{dns}\"]\ntrust_anchor = \"{anchor}\"\ntimeout_ms = 2000\n\
+         [storage]\ndir = \"{storage}\"\n\
+         [outbox]\nretry_initial_secs = 1\nretry_max_secs = 2\n{extra}",
+        local = secret("smtp.pw", LOCAL_PASSWORD),
+        upstream = switch.port,
+        provider = secret("provider.pw", "provider-secret"),
+        ca = mail.ca_file().display(),
+        dns = fixture.server(),
+        anchor = fixture.trust_anchor().display(),
+        storage = dir.path().join("storage").display(),
+    );
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, config).unwrap();
+    let proxy = Proxy::start(&path, port);
+    Setup {
+        mail,
+        proxy,
+        switch,
+        dir,
+    }
+}
+
+impl Setup {
+    fn storage(&self) -> PathBuf {
+        self.dir.path().join("storage")
+    }
+
+    fn smtplib(&self, message: &[u8], from: &str, rcpts: &[&str]) -> Value {
+        let file = self.dir.path().join(format!("msg-{}.eml", rand()));
+        std::fs::write(&file, message).unwrap();
+        let out = Command::new("python3")
+            .arg(repo_root().join("tests/fixtures/mail/smtplib-send.py"))
+            .args([
+                &self.proxy.port.to_string(),
+                "danemail",
+                LOCAL_PASSWORD,
+                from,
+            ])
+            .arg(&file)
+            .args(rcpts)
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| panic!("smtplib: {}", String::from_utf8_lossy(&out.stderr)))
+    }
+
+    fn queued(&self) -> usize {
+        std::fs::read_dir(self.storage().join("outbox/queue")).map_or(0, |d| d.count())
+    }
+}
+
+fn rand() -> String {
+    let mut b = [0u8; 6];
+    openssl::rand::rand_bytes(&mut b).unwrap();
+    hex::encode(b)
+}
+
+fn message(subject: &str, to: &str, cc: &str, body: &str) -> Vec<u8> {
+    format!(
+        "From: Me <me@provider.test>\r\nTo: {to}\r\nCc: {cc}\r\nSubject: {subject}\r\n\
+         Date: Sun, 22 Nov 2026 12:00:00 +0000\r\nMessage-ID: <{}@provider.test>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{body}",
+        rand()
+    )
+    .into_bytes()
+}
+
+fn expected_inner(message: &[u8]) -> Vec<u8> {
+    let parsed = Message::parse(message).unwrap();
+    let mut out = Vec::new();
+    inner_entity(&parsed).read_to_end(&mut out).unwrap();
+    out
+}
+
+/// Decrypts a stored message for a DNS-fixture address with `openssl cms`.
+fn decrypt(stored: &[u8], address: &str) -> Result<Vec<u8>, String> {
+    let certs = dns().dir.join("certs");
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.eml");
+    std::fs::write(&input, stored).unwrap();
+    let out = Command::new("openssl")
+        .args(["cms", "-decrypt", "-binary", "-inform", "SMIME", "-in"])
+        .arg(&input)
+        .arg("-recip")
+        .arg(certs.join(format!("{address}.pem")))
+        .arg("-inkey")
+        .arg(certs.join(format!("{address}.key")))
+        .output()
+        .unwrap();
+    if out.status.success() {
+        Ok(out.stdout)
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+fn is_encrypted(stored: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(stored).to_lowercase();
+    text.contains("content-type: application/pkcs7-mime; smime-type=enveloped-data")
+}
+
+#[test]
+fn swaks_mix_of_to_cc_bcc_arrives_encrypted_per_recipient_without_bcc_leak() {
+    let s = setup("");
+    let body = "Grüße aus dem Test.\r\nA second line.\r\n";
+    let sent = message(
+        "swaks mix",
+        "alice@ecdsa.test, alice@rsa.test",
+        "nobody@ecdsa.test",
+        body,
+    );
+    // swaks appends CRLF to a file's content: give it the message without its last one.
+    let file = s.dir.path().join("swaks.eml");
+    std::fs::write(&file, &sent[..sent.len() - 2]).unwrap();
+    let ca = s.storage().join("tls/ca.pem");
+    let out = Command::new("swaks")
+        .args(["--server", "127.0.0.1", "--port", &s.proxy.port.to_string()])
+        .args(["--tls", "--tls-verify", "--tls-ca-path"])
+        .arg(&ca)
+        .args(["--auth", "PLAIN", "--auth-user", "danemail", "--auth-password", LOCAL_PASSWORD])
+        .args(["--from", "me@provider.test"])
+        .args(["--to", "alice@ecdsa.test,alice@rsa.test,nobody@ecdsa.test,carol@ecdsa.test,alice@unsigned.test"])
+        .arg("--data")
+        .arg(format!("@{}", file.display()))
+        .output()
+        .unwrap();
+    let transcript = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "swaks failed:\n{transcript}\n{}",
+        s.proxy.log()
+    );
+    assert!(transcript.contains("250 2.0.0 Queued as"), "{transcript}");
+
+    let inner = expected_inner(&sent);
+    for (address, bcc) in [
+        ("alice@ecdsa.test", false),
+        ("alice@rsa.test", false),
+        ("carol@ecdsa.test", true),
+    ] {
+        let got = s.mail.fetch(address, 1, WAIT);
+        assert_eq!(got.len(), 1, "{address}: {}", s.proxy.log());
+        assert!(is_encrypted(&got[0]), "{address} got plaintext");
+        assert_eq!(
+            decrypt(&got[0], address).unwrap_or_else(|e| panic!("{address}: {e}")),
+            inner,
+            "{address}"
+        );
+        if bcc {
+            // carol's copy is hers alone: alice cannot read it.
+            assert!(decrypt(&got[0], "alice@ecdsa.test").is_err());
+        }
+    }
+    for address in ["nobody@ecdsa.test", "alice@unsigned.test"] {
+        let got = s.mail.fetch(address, 1, WAIT);
+        assert_eq!(got.len(), 1, "{address}");
+        assert!(got[0].ends_with(&sent), "{address}: plaintext copy changed");
+    }
+    // No Bcc recipient is named in anyone else's copy.
+    for address in [
+        "alice@ecdsa.test",
+        "alice@rsa.test",
+        "carol@ecdsa.test",
+        "nobody@ecdsa.test",
+        "alice@unsigned.test",
+    ] {
+        let got = String::from_utf8_lossy(&s.mail.fetch(address, 1, WAIT)[0]).to_lowercase();
+        for bcc in ["carol@ecdsa.test", "alice@unsigned.test"] {
+            if bcc != address {
+                assert!(!got.contains(bcc), "{address}'s copy names Bcc {bcc}");
+            }
+        }
+    }
+}
+
+#[test]
+fn smtplib_bogus_recipient_gets_451_and_nothing_reaches_postfix() {
+    let s = setup("");
+    let sent = message(
+        "smtplib",
+        "alice@rsa.test",
+        "alice@tampered.test",
+        "Hello from smtplib.\r\n",
+    );
+    let result = s.smtplib(
+        &sent,
+        "me@provider.test",
+        &["alice@rsa.test", "alice@tampered.test"],
+    );
+    let refused = &result["refused"]["alice@tampered.test"];
+    assert_eq!(refused[0], 451, "{result}");
+    let text = refused[1].as_str().unwrap();
+    assert!(
+        text.starts_with("4.7.5 DNSSEC validation failed")
+            && text.contains("not sending in the clear"),
+        "{text}"
+    );
+
+    let got = s.mail.fetch("alice@rsa.test", 1, WAIT);
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        decrypt(&got[0], "alice@rsa.test").unwrap(),
+        expected_inner(&sent)
+    );
+    // Give Postfix time to have logged anything it got, then look.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(s
+        .mail
+        .fetch("alice@tampered.test", 0, Duration::from_secs(1))
+        .is_empty());
+    let log = s.mail.postfix_log();
+    assert!(
+        log.contains("alice@rsa.test"),
+        "postfix log has the delivery"
+    );
+    assert!(
+        !log.contains("tampered"),
+        "postfix saw the bogus recipient:\n{log}"
+    );
+}
+
+#[test]
+fn upstream_outage_and_kill9_lose_nothing() {
+    let mut s = setup("");
+    s.switch.set_up(false);
+    let sent = message(
+        "outage",
+        "alice@rsa.test",
+        "nobody@ecdsa.test",
+        "Sent while the provider was down.\r\n",
+    );
+    let result = s.smtplib(
+        &sent,
+        "me@provider.test",
+        &["alice@rsa.test", "nobody@ecdsa.test"],
+    );
+    assert_eq!(result["error"], Value::Null, "{result}");
+    assert_eq!(result["refused"], serde_json::json!({}));
+    // Acknowledged, on disk, not delivered.
+    assert_eq!(s.queued(), 1);
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(s
+        .mail
+        .fetch("alice@rsa.test", 0, Duration::from_secs(1))
+        .is_empty());
+    // kill -9 between 250 and delivery, then the provider comes back.
+    s.proxy.kill9();
+    s.switch.set_up(true);
+    s.proxy.restart();
+    for address in ["alice@rsa.test", "nobody@ecdsa.test"] {
+        let got = s.mail.fetch(address, 1, WAIT);
+        assert_eq!(got.len(), 1, "{address} after restart: {}", s.proxy.log());
+    }
+    let deadline = Instant::now() + WAIT;
+    while s.queued() > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(s.queued(), 0, "entry removed once delivered");
+    // Graceful stop on SIGTERM.
+    assert!(s.proxy.terminate().success());
+}
+
+#[test]
+fn permanent_failure_upstream_bounces_a_dsn_to_the_sender() {
+    let s = setup("");
+    // In a Postfix domain but not in its map: 550 5.1.1 at RCPT upstream.
+    let sent = message(
+        "bounce",
+        "unlisted@ecdsa.test",
+        "alice@rsa.test",
+        "Half of this bounces.\r\n",
+    );
+    let result = s.smtplib(
+        &sent,
+        "me@provider.test",
+        &["unlisted@ecdsa.test", "alice@rsa.test"],
+    );
+    assert_eq!(result["error"], Value::Null, "{result}");
+    assert_eq!(s.mail.fetch("alice@rsa.test", 1, WAIT).len(), 1);
+    let inbox = s.mail.fetch("me@provider.test", 1, WAIT);
+    assert_eq!(inbox.len(), 1, "no DSN: {}", s.proxy.log());
+    let dsn = String::from_utf8_lossy(&inbox[0]);
+    assert!(dsn.contains("report-type=delivery-status"), "{dsn}");
+    assert!(
+        dsn.contains("Final-Recipient: rfc822; unlisted@ecdsa.test"),
+        "{dsn}"
+    );
+    assert!(dsn.contains("Status: 5.1.1"), "{dsn}");
+    assert!(
+        !dsn.contains("Final-Recipient: rfc822; alice@rsa.test"),
+        "{dsn}"
+    );
+    assert!(
+        dsn.contains("Subject: bounce"),
+        "original headers quoted: {dsn}"
+    );
+}
+
+/// One SMTP exchange over a raw socket; returns each reply line.
+fn converse(port: u16, lines: &[&str]) -> Vec<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut replies = vec![read_reply(&mut stream)];
+    for line in lines {
+        stream.write_all(format!("{line}\r\n").as_bytes()).unwrap();
+        replies.push(read_reply(&mut stream));
+    }
+    replies
+}
+
+fn read_reply(stream: &mut TcpStream) -> String {
+    let mut all = Vec::new();
+    let mut byte = [0u8; 1];
+    loop {
+        match stream.read(&mut byte) {
+            Ok(1) => {
+                all.push(byte[0]);
+                // The last line of a reply has a space after the code.
+                if byte[0] == b'\n' {
+                    let text = String::from_utf8_lossy(&all).into_owned();
+                    let last = text
+                        .trim_end()
+                        .rsplit("\r\n")
+                        .next()
+                        .unwrap_or("")
+                        .to_owned();
+                    if last.len() < 4 || last.as_bytes()[3] == b' ' {
+                        return text;
+                    }
+                }
+            }
+            _ => return String::from_utf8_lossy(&all).into_owned(),
+        }
+    }
+}
+
+#[test]
+fn no_auth_no_relay_and_bad_commands_get_clear_codes() {
+    let s = setup("");
+    let replies = converse(
+        s.proxy.port,
+        &[
+            "EHLO c",
+            "MAIL FROM:<me@provider.test>",
+            "RCPT TO:<alice@rsa.test>",
+            "FOO",
+            "DATA",
+            "QUIT",
+        ],
+    );
+    assert!(replies[0].starts_with("220 "), "{replies:?}");
+    assert!(
+        replies[1].contains("AUTH PLAIN LOGIN") && replies[1].contains("STARTTLS"),
+        "{replies:?}"
+    );
+    assert!(replies[2].starts_with("530 5.7.0"), "{replies:?}");
+    assert!(replies[3].starts_with("503 "), "{replies:?}");
+    assert!(replies[4].starts_with("500 5.5.2"), "{replies:?}");
+    assert!(replies[5].starts_with("503 "), "{replies:?}");
+    assert!(replies[6].starts_with("221 "), "{replies:?}");
+    // Wrong password.
+    let bad = base64_plain("danemail", "wrong");
+    let replies = converse(s.proxy.port, &["EHLO c", &format!("AUTH PLAIN {bad}")]);
+    assert!(replies[2].starts_with("535 5.7.8"), "{replies:?}");
+}
+
+fn base64_plain(user: &str, password: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{password}"))
+}
+
+#[test]
+fn non_loopback_listen_needs_the_danger_option() {
+    let fixture = dns();
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, "x\n").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[smtp]\nlisten = \"0.0.0.0:{}\"\npassword_file = \"{}\"\n[upstream]\nhost = \"127.0.0.1\"\nsecurity = \"none\"\n\
+             [dns]\nservers = [\"{}\"]\n[storage]\ndir = \"{}\"\n",
+            free_port(),
+            pw.display(),
+            fixture.server(),
+            dir.path().join("s").display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_danemail"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("not a loopback address") && stderr.contains("danger_allow_non_loopback"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn fifty_megabytes_pass_encrypted() {
+    let s = setup("");
+    let mut body = String::with_capacity(52 * 1024 * 1024);
+    let line = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789\r\n";
+    while body.len() < 50 * 1024 * 1024 {
+        body.push_str(line);
+    }
+    let sent = message("50 MB", "alice@rsa.test", "nobody@ecdsa.test", &body);
+    let result = s.smtplib(&sent, "me@provider.test", &["alice@rsa.test"]);
+    assert_eq!(result["error"], Value::Null, "{result}");
+    let got = s.mail.fetch("alice@rsa.test", 1, Duration::from_secs(120));
+    assert_eq!(got.len(), 1, "{}", s.proxy.log());
+    let inner = decrypt(&got[0], "alice@rsa.test").unwrap();
+    assert_eq!(inner.len(), expected_inner(&sent).len());
+    assert!(inner == expected_inner(&sent));
+}
+
+#[test]
+fn slow_loris_is_dropped_while_others_are_served() {
+    let s = setup("");
+    let port = s.proxy.port;
+    let started = Instant::now();
+    let slow = std::thread::spawn(move || {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(15)))
+            .unwrap();
+        let greeting = read_reply(&mut stream);
+        // One byte every half second: never a whole command.
+        for byte in b"EHLO slowly-slowly-slowly-slowly".iter() {
+            if stream.write_all(&[*byte]).is_err() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+            if started.elapsed() > Duration::from_secs(12) {
+                break;
+            }
+        }
+        let mut rest = String::new();
+        let _ = stream.read_to_string(&mut rest);
+        (greeting, rest, started.elapsed())
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    // Meanwhile, a normal client is served.
+    let sent = message(
+        "while slow",
+        "alice@rsa.test",
+        "nobody@ecdsa.test",
+        "Served.\r\n",
+    );
+    let result = s.smtplib(&sent, "me@provider.test", &["nobody@ecdsa.test"]);
+    assert_eq!(result["error"], Value::Null, "{result}");
+    assert_eq!(s.mail.fetch("nobody@ecdsa.test", 1, WAIT).len(), 1);
+    let (greeting, rest, elapsed) = slow.join().unwrap();
+    assert!(greeting.starts_with("220"));
+    assert!(rest.contains("421 4.4.2"), "slow client not told: {rest:?}");
+    assert!(
+        elapsed < Duration::from_secs(8),
+        "dropped after {elapsed:?} (command timeout 3 s)"
+    );
+}
