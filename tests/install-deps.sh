@@ -11,6 +11,7 @@ packages=(
     faketime                         # a wrong clock, for one test
     gpgsm gpg-agent gpgconf libnss3-tools  # S/MIME decrypters: gpgsm, NSS cmsutil
     postfix dovecot-imapd dovecot-lmtpd    # the provider, for the proxy tests
+    gnome-keyring dbus-daemon              # a real Secret Service (keyring test)
     swaks libnet-ssleay-perl python3       # real SMTP clients
     iproute2
 )

@@ -528,3 +528,74 @@ fn slow_loris_is_dropped_while_others_are_served() {
         "dropped after {elapsed:?} (command timeout 3 s)"
     );
 }
+
+#[test]
+fn local_credentials_are_generated_once_and_kept_in_the_keyring() {
+    // A real Secret Service: gnome-keyring-daemon on a private D-Bus
+    // session, with a throw-away HOME so no real keyring is touched.
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!("[storage]\ndir = \"{}\"\n", home.path().join("s").display()),
+    )
+    .unwrap();
+    let script = format!(
+        "printf unlock | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1; \
+         {bin} credentials --config {cfg} && {bin} credentials --config {cfg}",
+        bin = env!("CARGO_BIN_EXE_danemail"),
+        cfg = config.display()
+    );
+    let out = Command::new("dbus-run-session")
+        .args(["--", "sh", "-c", &script])
+        .env("HOME", home.path())
+        .env("XDG_DATA_HOME", home.path().join("data"))
+        .env("XDG_RUNTIME_DIR", home.path())
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let passwords: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("password: "))
+        .collect();
+    assert_eq!(passwords.len(), 2, "{stdout}");
+    assert_eq!(passwords[0], passwords[1], "generated once, then read back");
+    assert_eq!(passwords[0].len(), 24);
+    // Nowhere in a file in the clear (the keyring file is encrypted).
+    assert!(
+        !walk_contains(home.path(), passwords[0]),
+        "password found in a file"
+    );
+
+    // No Secret Service (no session bus): a clear error naming the way out.
+    let out = Command::new(env!("CARGO_BIN_EXE_danemail"))
+        .args(["credentials", "--config"])
+        .arg(&config)
+        .env("HOME", home.path())
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("[smtp] password_file"), "{stderr}");
+}
+
+fn walk_contains(dir: &std::path::Path, needle: &str) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries.flatten().any(|e| {
+            let path = e.path();
+            if path.is_dir() {
+                walk_contains(&path, needle)
+            } else {
+                std::fs::read(&path)
+                    .is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
+            }
+        })
+    })
+}

@@ -34,8 +34,6 @@ pub enum Outcome {
 /// Why a relay cannot be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {
-    #[error("[upstream] host is not set")]
-    NoHost,
     #[error("[upstream] security = \"none\" is only allowed for a loopback host, not {0}")]
     PlaintextNotLoopback(String),
     #[error("[upstream] ca_file {path}: {why}")]
@@ -66,7 +64,17 @@ impl Relay {
         hello: &str,
     ) -> Result<Self, RelayError> {
         if config.host.is_empty() {
-            return Err(RelayError::NoHost);
+            // Not configured yet (first run): mail is accepted and kept,
+            // and every attempt says what to set.
+            return Ok(Self {
+                host: String::new(),
+                port: 0,
+                security: UpstreamSecurity::Starttls,
+                credentials: None,
+                tls: None,
+                timeout: Duration::from_secs(config.timeout_secs),
+                hello: ClientId::Domain(hello.to_owned()),
+            });
         }
         let tls = match config.security {
             UpstreamSecurity::None => {

@@ -3,6 +3,8 @@
 //! client hears 250, on a blocking thread (encryption and fsync).
 
 use std::fs::File;
+
+use base64::Engine;
 use std::io::{BufWriter, Write};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -15,9 +17,6 @@ use crate::smime::{EncryptOptions, SmimeError};
 
 /// The file in an incoming entry that DATA is written to.
 pub const MESSAGE_FILE: &str = "message";
-
-/// The original header section, kept for DSNs (RFC 3464 §2.1 text/rfc822-headers).
-pub const HEADERS_FILE: &str = "headers";
 
 /// Why a received message was not queued.
 #[derive(Debug, thiserror::Error)]
@@ -99,7 +98,7 @@ impl Intake {
             // means a decision changed shape: never send, say so.
             tracing::warn!(recipient = %refused.recipient, reason = %refused.decision.reason, "recipient refused at planning");
         }
-        std::fs::write(incoming.dir.join(HEADERS_FILE), message.header())?;
+        let headers = base64::engine::general_purpose::STANDARD.encode(message.header());
         drop(message);
         std::fs::remove_file(&message_path)?;
 
@@ -114,6 +113,7 @@ impl Intake {
             next_attempt: now,
             copies,
             is_dsn: false,
+            headers,
         };
         let id = entry.id.clone();
         self.spool.commit(incoming, &entry)?;

@@ -6,12 +6,13 @@
 //! most one copy (at-least-once, never lost).
 
 use std::sync::Arc;
+
+use base64::Engine;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{broadcast, Notify};
 
 use super::dsn::{self, Failure};
-use super::intake::HEADERS_FILE;
 use super::spool::{CopyEntry, Entry, RecipientState, Spool, SpoolError, Status};
 use crate::config::OutboxConfig;
 use crate::relay::{Outcome, Relay};
@@ -178,8 +179,13 @@ impl Outbox {
                     }
                 }
             }
-            // Written after every copy: a crash repeats at most this one.
-            self.spool.update(&entry)?;
+            // Written after every copy while anything is left to do: a crash
+            // repeats at most this copy. Once all is final, `finish` removes
+            // the entry instead (a crash before that repeats the delivery:
+            // at least once, never lost).
+            if entry.pending() > 0 {
+                self.spool.update(&entry)?;
+            }
         }
 
         let now = unix_now();
@@ -233,8 +239,9 @@ impl Outbox {
             })
             .collect();
         if !failures.is_empty() && !entry.is_dsn && !entry.from.is_empty() {
-            let headers =
-                std::fs::read(self.spool.file(&entry.id, HEADERS_FILE)).unwrap_or_default();
+            let headers = base64::engine::general_purpose::STANDARD
+                .decode(&entry.headers)
+                .unwrap_or_default();
             self.queue_dsn(&entry, &failures, &headers)?;
         }
         self.spool.remove(&entry.id)?;
@@ -275,6 +282,7 @@ impl Outbox {
                 }],
             }],
             is_dsn: true,
+            headers: String::new(),
         };
         tracing::info!(id = %entry.id, dsn = %dsn.id, to = %entry.from, "bounce queued");
         self.spool.commit(incoming, &dsn)?;

@@ -7,6 +7,6 @@ mod intake;
 mod manager;
 pub mod spool;
 
-pub use intake::{Intake, IntakeError, HEADERS_FILE, MESSAGE_FILE};
+pub use intake::{Intake, IntakeError, MESSAGE_FILE};
 pub use manager::{Event, Outbox};
 pub use spool::{Entry, Spool, SpoolError, Status};

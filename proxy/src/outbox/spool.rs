@@ -36,6 +36,10 @@ pub struct Entry {
     /// Whether this entry is itself a delivery status notification (never
     /// bounced in turn).
     pub is_dsn: bool,
+    /// The original header section, base64, quoted in a DSN (RFC 3464 §2.1
+    /// text/rfc822-headers). Kept in the record to save a file and its fsync.
+    #[serde(default)]
+    pub headers: String,
 }
 
 /// One outgoing copy (a file in the entry's directory) and its recipients.
@@ -155,13 +159,17 @@ impl Spool {
             let path = path.to_owned();
             move |source| SpoolError::Io { path, source }
         };
+        // The record goes straight in (the whole directory becomes visible
+        // atomically by the rename below); then one fsync per file and one
+        // for the directory before it is renamed.
+        let record = incoming.dir.join("entry.json");
+        fs::write(&record, record_text(entry)).map_err(io(&record))?;
         for file in fs::read_dir(&incoming.dir)
             .map_err(io(&incoming.dir))?
             .flatten()
         {
             sync_file(&file.path()).map_err(io(&file.path()))?;
         }
-        write_record(&incoming.dir, entry)?;
         sync_dir(&incoming.dir).map_err(io(&incoming.dir))?;
         let target = self.root.join("queue").join(&incoming.id);
         fs::rename(&incoming.dir, &target).map_err(io(&target))?;
@@ -210,7 +218,8 @@ impl Spool {
         write_record(&self.root.join("queue").join(&entry.id), entry)
     }
 
-    /// Removes a finished entry.
+    /// Removes a finished entry. Not fsynced: if a crash undoes the
+    /// removal, the entry is delivered again (at least once).
     pub fn remove(&self, id: &str) -> Result<(), SpoolError> {
         if !valid_id(id) {
             return Err(SpoolError::NotFound(id.to_owned()));
@@ -219,12 +228,7 @@ impl Spool {
         if !dir.exists() {
             return Err(SpoolError::NotFound(id.to_owned()));
         }
-        fs::remove_dir_all(&dir).map_err(|source| SpoolError::Io { path: dir, source })?;
-        let queue = self.root.join("queue");
-        sync_dir(&queue).map_err(|source| SpoolError::Io {
-            path: queue,
-            source,
-        })
+        fs::remove_dir_all(&dir).map_err(|source| SpoolError::Io { path: dir, source })
     }
 
     /// The path of a file of a queued entry.
@@ -258,12 +262,19 @@ fn valid_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 40 && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
 }
 
-fn write_record(dir: &Path, entry: &Entry) -> Result<(), SpoolError> {
+/// The record's text: the JSON, then a line with its SHA-256.
+fn record_text(entry: &Entry) -> String {
     let json = serde_json::to_string_pretty(entry).expect("an entry serializes");
-    let text = format!(
+    format!(
         "{json}\nsha256:{}\n",
         hex::encode(openssl::sha::sha256(json.as_bytes()))
-    );
+    )
+}
+
+/// Replaces a queued entry's record atomically (temp file, fsync, rename,
+/// fsync the directory).
+fn write_record(dir: &Path, entry: &Entry) -> Result<(), SpoolError> {
+    let text = record_text(entry);
     let tmp = dir.join("entry.json.tmp");
     let path = dir.join("entry.json");
     let io = |source| SpoolError::Io {
@@ -293,8 +304,9 @@ fn parse_record(text: &str) -> Result<Entry, String> {
     serde_json::from_str(json).map_err(|e| format!("it does not parse: {e}"))
 }
 
+/// Flushes a file's data (and the size that makes it readable) to disk.
 pub(crate) fn sync_file(path: &Path) -> io::Result<()> {
-    File::open(path)?.sync_all()
+    File::open(path)?.sync_data()
 }
 
 pub(crate) fn sync_dir(path: &Path) -> io::Result<()> {
@@ -342,6 +354,7 @@ mod tests {
                 }],
             }],
             is_dsn: false,
+            headers: String::new(),
         }
     }
 
