@@ -13,6 +13,7 @@ packages=(
     postfix dovecot-imapd dovecot-lmtpd    # the provider, for the proxy tests
     gnome-keyring dbus-daemon              # a real Secret Service (keyring test)
     swaks libnet-ssleay-perl python3       # real SMTP clients
+    ldap-utils                             # ldapsearch, a real LDAP client
     iproute2
 )
 missing=()

@@ -58,7 +58,7 @@ fn setup(extra: &str) -> Setup {
          password_file = \"{provider}\"\nca_file = \"{ca}\"\ntimeout_secs = 10\n\
          [dns]\nservers = [\"{dns}\"]\ntrust_anchor = \"{anchor}\"\ntimeout_ms = 2000\n\
          [storage]\ndir = \"{storage}\"\n\
-         [outbox]\nretry_initial_secs = 1\nretry_max_secs = 2\n{extra}",
+         [outbox]\nretry_initial_secs = 1\nretry_max_secs = 2\n[ldap]\nenabled = false\n{extra}",
         local = secret("smtp.pw", LOCAL_PASSWORD),
         upstream = switch.port,
         provider = secret("provider.pw", "provider-secret"),

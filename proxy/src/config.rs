@@ -23,6 +23,7 @@ pub struct Config {
     pub upstream: UpstreamConfig,
     pub storage: StorageConfig,
     pub outbox: OutboxConfig,
+    pub ldap: LdapConfig,
 }
 
 /// `[dns]`: where queries go and what they are validated against.
@@ -173,6 +174,38 @@ impl Default for UpstreamConfig {
             password_file: None,
             ca_file: None,
             timeout_secs: 60,
+        }
+    }
+}
+
+/// `[ldap]`: the address-book directory.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LdapConfig {
+    pub enabled: bool,
+    /// Loopback only unless `danger_allow_non_loopback`.
+    pub listen: SocketAddr,
+    pub danger_allow_non_loopback: bool,
+    pub base_dn: String,
+    /// A file (mode 600) with a bind password; `None`: anonymous binds.
+    pub password_file: Option<PathBuf>,
+    /// Longest a search waits for its DNS lookups.
+    pub search_timeout_secs: u64,
+    pub idle_timeout_secs: u64,
+    pub max_connections: usize,
+}
+
+impl Default for LdapConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 1389)),
+            danger_allow_non_loopback: false,
+            base_dn: "dc=dane,dc=mail".into(),
+            password_file: None,
+            search_timeout_secs: 10,
+            idle_timeout_secs: 300,
+            max_connections: 32,
         }
     }
 }

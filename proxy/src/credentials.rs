@@ -69,6 +69,17 @@ pub fn upstream_password(config: &UpstreamConfig) -> Result<Option<String>, Cred
     }
 }
 
+/// The LDAP bind password, if `[ldap] password_file` is set.
+pub fn ldap_password(
+    config: &crate::config::LdapConfig,
+) -> Result<Option<String>, CredentialError> {
+    config
+        .password_file
+        .as_deref()
+        .map(read_secret_file)
+        .transpose()
+}
+
 /// Stores the provider password in the keyring.
 pub fn set_upstream_password(
     config: &UpstreamConfig,

@@ -12,6 +12,7 @@ pub mod config;
 pub mod credentials;
 pub mod dane;
 pub mod dns;
+pub mod ldap;
 pub mod mime;
 pub mod outbox;
 pub mod plan;

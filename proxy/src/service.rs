@@ -42,6 +42,8 @@ pub enum ServiceError {
     Server(#[from] ServerError),
     #[error("[smime] sender_certificate: {0}")]
     SenderCertificate(String),
+    #[error(transparent)]
+    Ldap(#[from] crate::ldap::LdapError),
 }
 
 /// Runs until `shutdown` completes; then stops accepting, lets sessions and
@@ -59,6 +61,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 
     let resolver = Arc::new(SecureResolver::new(&config.dns)?);
     let lookup = DaneLookup::new(resolver, config.policy.mode);
+    let ldap_lookup = lookup.clone();
     let spool = Arc::new(Spool::open(&storage.join("outbox"))?);
     let sender_certificate = match &config.smime.sender_certificate {
         Some(path) => {
@@ -97,6 +100,19 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     ));
     let local_tls = tls::load_or_create(&storage.join("tls"))?;
     let listener = smtp::bind(&config.smtp).await?;
+    let ldap_listener = if config.ldap.enabled {
+        Some(crate::ldap::bind(&config.ldap).await?)
+    } else {
+        None
+    };
+    let ldap_context = Arc::new(crate::ldap::LdapContext {
+        base_dn: config.ldap.base_dn.clone(),
+        lookup: ldap_lookup,
+        password: credentials::ldap_password(&config.ldap)?,
+        search_timeout: Duration::from_secs(config.ldap.search_timeout_secs),
+        idle_timeout: Duration::from_secs(config.ldap.idle_timeout_secs),
+        max_connections: config.ldap.max_connections,
+    });
 
     let context = Arc::new(Context {
         session: SessionConfig {
@@ -141,11 +157,18 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         tokio::spawn(async move { outbox.run(stop).await })
     };
     let server = tokio::spawn(smtp::serve(listener, context, stop.subscribe()));
+    let directory = ldap_listener.map(|listener| {
+        tracing::info!(listen = %config.ldap.listen, base = %config.ldap.base_dn, "LDAP directory is running");
+        tokio::spawn(crate::ldap::serve(listener, ldap_context, stop.subscribe()))
+    });
 
     shutdown.await;
     tracing::info!("shutting down");
     let _ = stop.send(());
     let _ = server.await;
+    if let Some(directory) = directory {
+        let _ = directory.await;
+    }
     let _ = delivery.await;
     logger.abort();
     Ok(())

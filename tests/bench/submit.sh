@@ -45,6 +45,8 @@ servers = ["127.0.0.1:$dns_port"]
 trust_anchor = "$work/dns/trust-anchor.key"
 [storage]
 dir = "$work/storage"
+[ldap]
+enabled = false
 TOML
 "$bin" run --config "$work/config.toml" >"$work/proxy.log" 2>&1 &
 proxy_pid=$!

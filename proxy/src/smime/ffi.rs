@@ -200,3 +200,32 @@ fn pump(
     }
     drain(sink)
 }
+
+/// A certs-only PKCS#7 SignedData (RFC 2315 degenerate case, RFC 8551
+/// §3.8): the `userSMIMECertificate` value Outlook reads from a directory.
+pub fn certs_only(certs: &[&X509Ref]) -> Result<Vec<u8>, ErrorStack> {
+    use foreign_types::ForeignType;
+    use openssl::pkcs7::Pkcs7;
+    // SAFETY: PKCS7_new returns a fresh structure (or NULL) that `Pkcs7`
+    // owns and frees; the calls below only configure it, and
+    // PKCS7_add_certificate up-refs each certificate it stores.
+    let p7 = unsafe {
+        let raw = sys::PKCS7_new();
+        if raw.is_null() {
+            return Err(ErrorStack::get());
+        }
+        let p7 = Pkcs7::from_ptr(raw);
+        if sys::PKCS7_set_type(p7.as_ptr(), sys::NID_pkcs7_signed) <= 0
+            || sys::PKCS7_content_new(p7.as_ptr(), sys::NID_pkcs7_data) <= 0
+        {
+            return Err(ErrorStack::get());
+        }
+        for cert in certs {
+            if sys::PKCS7_add_certificate(p7.as_ptr(), cert.as_ptr()) <= 0 {
+                return Err(ErrorStack::get());
+            }
+        }
+        p7
+    };
+    p7.to_der()
+}
