@@ -181,6 +181,22 @@ fn root_dse_and_thunderbird_and_outlook_queries() {
         inside,
         std::fs::read(fixture.dir.join("certs/alice@rsa.test.der")).unwrap()
     );
+
+    // A prefix, as typed into an address book, finds the recipients just
+    // proven to have certificates (DNS cannot be searched by prefix).
+    let out = d.ldapsearch(BASE, "sub", "(|(mail=alic*)(cn=alic*))", &["mail"], None);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    let mut dns: Vec<&str> = t.lines().filter(|l| l.starts_with("dn: ")).collect();
+    dns.sort();
+    assert_eq!(
+        dns,
+        [
+            "dn: mail=alice@ecdsa.test,dc=dane,dc=mail",
+            "dn: mail=alice@rsa.test,dc=dane,dc=mail"
+        ],
+        "{t}"
+    );
 }
 
 #[test]

@@ -9,6 +9,7 @@ use tokio::task::JoinSet;
 
 use super::address::{Address, NameForm};
 use super::decision::Decision;
+use super::recent::RecentAddresses;
 use super::smimea::{self, RecordVerdict};
 use crate::config::PolicyMode;
 use crate::dns::{DnsAnswer, SecureResolver, Security};
@@ -88,24 +89,35 @@ pub enum Scope {
 pub struct DaneLookup {
     resolver: Arc<SecureResolver>,
     policy: PolicyMode,
+    recent: Arc<RecentAddresses>,
 }
 
 impl DaneLookup {
     pub fn new(resolver: Arc<SecureResolver>, policy: PolicyMode) -> Self {
-        Self { resolver, policy }
+        Self {
+            resolver,
+            policy,
+            recent: Arc::new(RecentAddresses::default()),
+        }
     }
 
     pub fn resolver(&self) -> &SecureResolver {
         &self.resolver
     }
 
+    /// Recipients recently proven to have a usable certificate.
+    pub fn recent(&self) -> &RecentAddresses {
+        &self.recent
+    }
+
     /// The decision alone: what the SMTP proxy needs at RCPT time.
     pub async fn decide(&self, address: &Address) -> (Decision, SmimeaFinding) {
         let finding = self.smimea(address).await;
-        (
-            Decision::decide(&address.original, &finding, self.policy),
-            finding,
-        )
+        let decision = Decision::decide(&address.original, &finding, self.policy);
+        if matches!(decision.action, super::decision::Action::Encrypt(_)) {
+            self.recent.record(address);
+        }
+        (decision, finding)
     }
 
     /// The report for `scope`; the lookups run concurrently.

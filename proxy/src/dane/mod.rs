@@ -7,6 +7,7 @@
 mod address;
 mod decision;
 mod lookup;
+mod recent;
 pub mod report;
 pub mod smimea;
 
@@ -15,4 +16,5 @@ pub use decision::{Action, Decision, TempfailCause};
 pub use lookup::{
     DaneLookup, MxHost, OpenPgpKey, RecipientReport, RrsetFinding, Scope, SmimeaFinding, TlsaRecord,
 };
+pub use recent::RecentAddresses;
 pub use smimea::{KeyKind, UsableCertificate};

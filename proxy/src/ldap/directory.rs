@@ -78,6 +78,39 @@ fn collect(filter: &LdapFilter, out: &mut Vec<Address>) {
     }
 }
 
+/// The initial parts of substring assertions on address attributes that are
+/// not complete addresses (what an address book sends while the user
+/// types): at least 3 characters.
+pub fn prefixes_in(filter: &LdapFilter) -> Vec<String> {
+    let mut out = Vec::new();
+    collect_prefixes(filter, &mut out);
+    out
+}
+
+fn collect_prefixes(filter: &LdapFilter, out: &mut Vec<String>) {
+    match filter {
+        LdapFilter::And(filters) | LdapFilter::Or(filters) => {
+            for f in filters {
+                collect_prefixes(f, out);
+            }
+        }
+        LdapFilter::Substring(attribute, substring)
+            if ADDRESS_ATTRIBUTES.contains(&attribute.to_ascii_lowercase().as_str()) =>
+        {
+            if let Some(initial) = &substring.initial {
+                let initial = initial.trim();
+                if initial.chars().count() >= 3
+                    && complete_address(initial).is_none()
+                    && !out.iter().any(|p| p == initial)
+                {
+                    out.push(initial.to_owned());
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 /// An address worth a DNS lookup: `local@domain` with a dot in the domain
 /// (a half-typed `bob@exa` is not one).
 fn complete_address(value: &str) -> Option<Address> {

@@ -202,7 +202,24 @@ async fn search(
             format!("this directory holds {}", context.base_dn),
         ))];
     }
-    let addresses = directory::addresses_in(&request.filter);
+    let mut addresses = directory::addresses_in(&request.filter);
+    // Prefixes ("ali…") match recipients recently proven to have a
+    // certificate; DNS itself cannot be searched by prefix.
+    for prefix in directory::prefixes_in(&request.filter) {
+        for address in context
+            .lookup
+            .recent()
+            .starting_with(&prefix, directory::MAX_ADDRESSES)
+        {
+            if addresses.len() < directory::MAX_ADDRESSES
+                && !addresses
+                    .iter()
+                    .any(|a| a.original.eq_ignore_ascii_case(&address.original))
+            {
+                addresses.push(address);
+            }
+        }
+    }
     // RFC 4511 §4.5.1.5: the client's time limit, capped by ours.
     let limit = match request.timelimit {
         t if t > 0 => context.search_timeout.min(Duration::from_secs(t as u64)),
