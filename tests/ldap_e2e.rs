@@ -23,13 +23,7 @@ struct Directory {
 fn start() -> Directory {
     let fixture = dns();
     let dir = tempfile::tempdir().unwrap();
-    let pw = dir.path().join("smtp.pw");
-    std::fs::write(&pw, "x\n").unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
-    }
+    let pw = support::secret_file(&dir.path().join("smtp.pw"), "x");
     let (smtp, ldap) = (free_port(), free_port());
     let config = dir.path().join("config.toml");
     std::fs::write(

@@ -42,14 +42,9 @@ fn setup(extra: &str) -> Setup {
     let switch = Switch::new(mail.port("SUBMISSION_PORT"));
     let dir = tempfile::tempdir().unwrap();
     let secret = |name: &str, value: &str| {
-        let path = dir.path().join(name);
-        std::fs::write(&path, format!("{value}\n")).unwrap();
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        }
-        path.display().to_string()
+        support::secret_file(&dir.path().join(name), value)
+            .display()
+            .to_string()
     };
     let port = free_port();
     let config = format!(
@@ -433,13 +428,7 @@ fn base64_plain(user: &str, password: &str) -> String {
 fn non_loopback_listen_needs_the_danger_option() {
     let fixture = dns();
     let dir = tempfile::tempdir().unwrap();
-    let pw = dir.path().join("pw");
-    std::fs::write(&pw, "x\n").unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
-    }
+    let pw = support::secret_file(&dir.path().join("pw"), "x");
     let config = dir.path().join("config.toml");
     std::fs::write(
         &config,

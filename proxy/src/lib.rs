@@ -8,11 +8,13 @@
 
 #![deny(unsafe_code)]
 
+pub mod civil;
 pub mod config;
 pub mod credentials;
 pub mod dane;
 pub mod dns;
 pub mod ldap;
+pub mod listener;
 pub mod mime;
 pub mod outbox;
 pub mod plan;

@@ -217,6 +217,17 @@ impl BlackHole {
     }
 }
 
+/// Writes a one-line secret readable by its owner only (as danemail demands).
+pub fn secret_file(path: &Path, secret: &str) -> PathBuf {
+    std::fs::write(path, format!("{secret}\n")).expect("write secret");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod 600");
+    }
+    path.to_owned()
+}
+
 /// Runs the `danemail` binary built for these tests.
 pub fn danemail(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_danemail"))

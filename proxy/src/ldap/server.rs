@@ -14,7 +14,7 @@ use ldap3_proto::proto::{
 };
 use ldap3_proto::LdapCodec;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{broadcast, Semaphore};
+use tokio::sync::broadcast;
 use tokio_util::codec::Framed;
 
 use super::directory::{self, result};
@@ -67,33 +67,20 @@ pub async fn bind(config: &LdapConfig) -> Result<TcpListener, LdapError> {
 pub async fn serve(
     listener: TcpListener,
     context: Arc<LdapContext>,
-    mut shutdown: broadcast::Receiver<()>,
+    shutdown: broadcast::Receiver<()>,
 ) {
-    let permits = Arc::new(Semaphore::new(context.max_connections.max(1)));
-    let mut tasks = tokio::task::JoinSet::new();
-    loop {
-        let permit = tokio::select! {
-            permit = permits.clone().acquire_owned() => permit.expect("never closed"),
-            _ = shutdown.recv() => break,
-        };
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(e) => {
-                    tracing::warn!(error = %e, "LDAP accept failed");
-                    continue;
-                }
-            },
-            _ = shutdown.recv() => break,
-        };
-        let context = context.clone();
-        tasks.spawn(async move {
-            connection(stream, peer, &context).await;
-            drop(permit);
-        });
-        while tasks.try_join_next().is_some() {}
-    }
-    tasks.abort_all();
+    let max = context.max_connections;
+    crate::listener::accept_loop(
+        listener,
+        max,
+        Duration::from_secs(1),
+        shutdown,
+        move |stream, peer| {
+            let context = context.clone();
+            async move { connection(stream, peer, &context).await }
+        },
+    )
+    .await;
 }
 
 async fn connection(stream: TcpStream, peer: SocketAddr, context: &LdapContext) {

@@ -10,7 +10,7 @@ use smtp_proto::request::receiver::{DataReceiver, RequestReceiver};
 use smtp_proto::Error as ParseError;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{broadcast, Notify, Semaphore};
+use tokio::sync::{broadcast, Notify};
 use tokio::time::{timeout_at, Instant};
 use tokio_rustls::TlsAcceptor;
 
@@ -64,45 +64,26 @@ pub struct Context {
     pub data_timeout: Duration,
 }
 
-/// Accepts connections until `shutdown`; each runs on its own task.
+/// Accepts connections until `shutdown`; each runs on its own task. Sessions
+/// in progress then get a moment to finish their command: nothing
+/// unacknowledged is lost, nothing acknowledged is in memory only.
 pub async fn serve(
     listener: TcpListener,
     context: Arc<Context>,
-    mut shutdown: broadcast::Receiver<()>,
+    shutdown: broadcast::Receiver<()>,
 ) {
-    // The permit is taken before accept: beyond the limit, clients wait in
-    // the kernel's backlog instead of costing a task each.
-    let permits = Arc::new(Semaphore::new(context.max_connections.max(1)));
-    let mut tasks = tokio::task::JoinSet::new();
-    loop {
-        let permit = tokio::select! {
-            permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
-            _ = shutdown.recv() => break,
-        };
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    continue;
-                }
-            },
-            _ = shutdown.recv() => break,
-        };
-        let context = context.clone();
-        tasks.spawn(async move {
-            connection(stream, peer, &context).await;
-            drop(permit);
-        });
-        while tasks.try_join_next().is_some() {}
-    }
-    // Sessions in progress get a moment to finish their command; nothing
-    // unacknowledged is lost, nothing acknowledged is in memory only.
-    let _ = tokio::time::timeout(Duration::from_secs(10), async {
-        while tasks.join_next().await.is_some() {}
-    })
+    let max = context.max_connections;
+    crate::listener::accept_loop(
+        listener,
+        max,
+        Duration::from_secs(10),
+        shutdown,
+        move |stream, peer| {
+            let context = context.clone();
+            async move { connection(stream, peer, &context).await }
+        },
+    )
     .await;
-    tasks.abort_all();
 }
 
 async fn connection(stream: TcpStream, peer: SocketAddr, context: &Context) {
