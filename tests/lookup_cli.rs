@@ -392,3 +392,90 @@ fn wrong_clock_is_indeterminate_not_bogus_and_doctor_says_so() {
         "{text}"
     );
 }
+
+#[test]
+fn record_prints_what_the_fixture_zone_publishes_and_check_compares() {
+    let fixture = dns();
+    let cert = |a: &str| {
+        fixture
+            .dir
+            .join(format!("certs/{a}.pem"))
+            .display()
+            .to_string()
+    };
+    let der = std::fs::read(fixture.dir.join("certs/alice@ecdsa.test.der")).unwrap();
+    let out = danemail(&[
+        "record",
+        "alice@ecdsa.test",
+        "--cert",
+        &cert("alice@ecdsa.test"),
+    ]);
+    assert!(out.status.success());
+    let line = String::from_utf8_lossy(&out.stdout);
+    let owner = fixture
+        .cases()
+        .into_iter()
+        .find(|c| c.case == "ecdsa-alice")
+        .unwrap()
+        .qname;
+    assert_eq!(
+        line.trim(),
+        format!("{owner} IN SMIMEA 3 0 0 {}", hex::encode_upper(&der))
+    );
+    let out = danemail(&[
+        "record",
+        "alice@ecdsa.test",
+        "--cert",
+        &cert("alice@ecdsa.test"),
+        "--format",
+        "generic",
+    ]);
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .contains(&format!("TYPE53 \\# {} 030000", der.len() + 3)));
+
+    let server = fixture.server().to_string();
+    let anchor = fixture.trust_anchor().display().to_string();
+    let check = |address: &str, with: &str| {
+        let out = danemail(&[
+            "check",
+            address,
+            "--cert",
+            &cert(with),
+            "--json",
+            "--dns-server",
+            &server,
+            "--trust-anchor",
+            &anchor,
+        ]);
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        (
+            report["status"].as_str().unwrap().to_owned(),
+            out.status.code(),
+        )
+    };
+    assert_eq!(
+        check("alice@ecdsa.test", "alice@ecdsa.test"),
+        ("ok".into(), Some(0))
+    );
+    assert_eq!(
+        check("dave@ecdsa.test", "dave@ecdsa.test"),
+        ("ok".into(), Some(0)),
+        "3 1 1 record"
+    );
+    assert_eq!(
+        check("alice@ecdsa.test", "alice@rsa.test"),
+        ("mismatch".into(), Some(1))
+    );
+    assert_eq!(
+        check("nobody@ecdsa.test", "alice@ecdsa.test"),
+        ("missing".into(), Some(1))
+    );
+    assert_eq!(
+        check("alice@tampered.test", "alice@ecdsa.test"),
+        ("bogus".into(), Some(1))
+    );
+    assert_eq!(
+        check("alice@unsigned.test", "alice@ecdsa.test"),
+        ("insecure".into(), Some(1))
+    );
+}

@@ -18,6 +18,7 @@ pub mod listener;
 pub mod mime;
 pub mod outbox;
 pub mod plan;
+pub mod publish;
 pub mod relay;
 pub mod service;
 pub mod smime;

@@ -41,6 +41,45 @@ pub enum Command {
     /// Manage the provider account.
     #[command(subcommand)]
     Upstream(UpstreamCommand),
+    /// Print the SMIMEA record to publish for your certificate.
+    Record(RecordArgs),
+    /// Check that DNS publishes your certificate (ok, missing, mismatch, insecure, bogus, expiring).
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// Your address.
+    pub address: String,
+    /// Your certificate (PEM or DER).
+    #[arg(long, value_name = "FILE")]
+    pub cert: PathBuf,
+    /// Certificate usage (3 = DANE-EE).
+    #[arg(long, default_value_t = 3)]
+    pub usage: u8,
+    /// 0 = full certificate, 1 = public key.
+    #[arg(long, default_value_t = 0)]
+    pub selector: u8,
+    /// 0 = full data, 1 = SHA-256, 2 = SHA-512.
+    #[arg(long, default_value_t = 0)]
+    pub matching: u8,
+    /// `zone` (SMIMEA presentation form) or `generic` (RFC 3597 TYPE53).
+    #[arg(long, default_value = "zone", value_parser = ["zone", "generic"])]
+    pub format: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub dns: DnsFlags,
+    /// Your address.
+    pub address: String,
+    /// Your certificate (PEM or DER).
+    #[arg(long, value_name = "FILE")]
+    pub cert: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

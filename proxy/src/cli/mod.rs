@@ -3,6 +3,7 @@
 
 pub mod args;
 mod encrypt;
+mod publish;
 mod render;
 mod service;
 
@@ -76,6 +77,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Credentials => service::credentials(config),
         Command::Outbox(command) => service::outbox(config, command),
         Command::Upstream(command) => service::upstream(config, command),
+        Command::Record(args) => publish::record(args),
+        Command::Check(args) => publish::check(config, args).await,
     }
 }
 
@@ -147,7 +150,7 @@ pub(crate) fn apply_dns_flags(dns: &mut DnsConfig, flags: &DnsFlags) {
 }
 
 /// Writes to stdout; a closed pipe (`danemail lookup … | head`) is not an error.
-fn emit(text: &str) -> std::io::Result<()> {
+pub(crate) fn emit(text: &str) -> std::io::Result<()> {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
     match stdout

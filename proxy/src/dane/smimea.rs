@@ -111,6 +111,8 @@ pub struct RecordVerdict {
     pub matching_type: u8,
     /// SHA-256 of the DER certificate when the record carries one.
     pub certificate_sha256: Option<String>,
+    /// The certificate association data as published.
+    pub data: Vec<u8>,
     pub usable: Result<UsableCertificate, String>,
 }
 
@@ -145,6 +147,7 @@ pub fn evaluate(record: &TLSA, now: i64) -> RecordVerdict {
         selector,
         matching_type,
         certificate_sha256,
+        data: record.cert_data.clone(),
         usable,
     }
 }
