@@ -588,3 +588,89 @@ fn walk_contains(dir: &std::path::Path, needle: &str) -> bool {
         })
     })
 }
+
+#[test]
+fn generated_key_is_sealed_by_the_keyring_and_decrypts() {
+    let home = tempfile::tempdir().unwrap();
+    let storage = home.path().join("s");
+    let config = home.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!("[storage]\ndir = \"{}\"\n", storage.display()),
+    )
+    .unwrap();
+    let content = home.path().join("content.txt");
+    std::fs::write(
+        &content,
+        "Content-Type: text/plain\r\n\r\nfor my eyes only\r\n",
+    )
+    .unwrap();
+    let script = format!(
+        "set -e; printf unlock | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1; \
+         D='{bin}'; C='{cfg}'; H='{home}'; \
+         $D keys generate --email me@keys.test --algorithm rsa3072 --config $C; \
+         $D keys export-cert me@keys.test --config $C > $H/cert.pem; \
+         openssl cms -encrypt -aes256 -binary -in {content} -out $H/msg.eml -outform SMIME $H/cert.pem; \
+         $D keys decrypt me@keys.test --config $C < $H/msg.eml > $H/out.txt; \
+         $D keys list --config $C; \
+         $D keys generate --email me@keys.test --config $C 2>&1 || true",
+        bin = env!("CARGO_BIN_EXE_danemail"),
+        cfg = config.display(),
+        home = home.path().display(),
+        content = content.display(),
+    );
+    let out = Command::new("dbus-run-session")
+        .args(["--", "sh", "-c", &script])
+        .env("HOME", home.path())
+        .env("XDG_DATA_HOME", home.path().join("data"))
+        .env("XDG_RUNTIME_DIR", home.path())
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read(home.path().join("out.txt")).unwrap(),
+        std::fs::read(&content).unwrap(),
+        "decrypted content"
+    );
+    assert!(stdout.contains("me@keys.test  sha256"), "{stdout}");
+    assert!(stdout.contains("exists already"), "{stdout}");
+    // The key on disk is sealed: no passphrase, no key.
+    let key = storage.join("keys/me@keys.test.key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    assert!(
+        String::from_utf8_lossy(&std::fs::read(&key).unwrap()).contains("ENCRYPTED PRIVATE KEY")
+    );
+    let clear = Command::new("openssl")
+        .args(["pkey", "-passin", "pass:", "-in"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(
+        !clear.status.success(),
+        "the key parsed without its sealing secret"
+    );
+    // Without a Secret Service: one line saying what is missing.
+    let out = Command::new(env!("CARGO_BIN_EXE_danemail"))
+        .args(["keys", "generate", "--email", "other@keys.test", "--config"])
+        .arg(&config)
+        .env("HOME", home.path())
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("Secret Service"), "{stderr}");
+}

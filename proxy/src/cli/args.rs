@@ -41,10 +41,44 @@ pub enum Command {
     /// Manage the provider account.
     #[command(subcommand)]
     Upstream(UpstreamCommand),
+    /// Your own keys and certificates (private keys sealed by the OS keyring).
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Print the SMIMEA record to publish for your certificate.
     Record(RecordArgs),
     /// Check that DNS publishes your certificate (ok, missing, mismatch, insecure, bogus, expiring).
     Check(CheckArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Make a key pair and a self-signed S/MIME certificate.
+    Generate {
+        #[arg(long, value_name = "ADDR")]
+        email: String,
+        #[arg(long, default_value = "rsa3072", value_name = "rsa3072|p256")]
+        algorithm: danemail::keys::Algorithm,
+        /// Validity of the certificate, in days.
+        #[arg(long, default_value_t = 730)]
+        days: u32,
+    },
+    /// List stored identities.
+    List,
+    /// Print an identity's certificate (PEM, or DER with --der).
+    ExportCert {
+        address: String,
+        #[arg(long)]
+        der: bool,
+    },
+    /// Decrypt an S/MIME message (stdin) with a stored key; the content goes to stdout.
+    Decrypt { address: String },
+    /// Delete an identity (key and certificate).
+    Delete {
+        address: String,
+        /// Do not ask.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Debug, Args)]

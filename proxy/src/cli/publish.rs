@@ -9,7 +9,7 @@ use danemail::dns::SecureResolver;
 use danemail::publish::{self, CheckStatus, RecordShape, SmimeaRecord};
 use openssl::x509::X509;
 
-use super::args::{CheckArgs, RecordArgs};
+use super::args::{CheckArgs, KeysCommand, RecordArgs};
 use super::{apply_dns_flags, emit, EXIT_OK, EXIT_PROBLEM};
 
 pub fn record(args: RecordArgs) -> anyhow::Result<u8> {
@@ -58,4 +58,73 @@ fn read_certificate(path: &std::path::Path) -> anyhow::Result<X509> {
     X509::from_pem(&bytes)
         .or_else(|_| X509::from_der(&bytes))
         .map_err(|_| anyhow::anyhow!("{}: not a PEM or DER certificate", path.display()))
+}
+
+pub fn keys(config: Config, command: KeysCommand) -> anyhow::Result<u8> {
+    let storage = config
+        .storage
+        .resolved_dir()
+        .context("no storage directory: set [storage] dir")?;
+    let store = danemail::keys::KeyStore::open(&storage)?;
+    match command {
+        KeysCommand::Generate {
+            email,
+            algorithm,
+            days,
+        } => {
+            let address = Address::parse(&email)?;
+            let key = store.generate(&address, algorithm, days)?;
+            let der = key.certificate.to_der()?;
+            emit(&format!(
+                "generated {} (certificate sha256 {}); publish: danemail record {} --cert <exported certificate>\n",
+                key.address,
+                hex::encode(openssl::sha::sha256(&der)),
+                key.address
+            ))?;
+        }
+        KeysCommand::List => {
+            for key in store.list()? {
+                let der = key.certificate.to_der()?;
+                emit(&format!(
+                    "{}  sha256 {}  expires {}\n",
+                    key.address,
+                    hex::encode(openssl::sha::sha256(&der)),
+                    key.certificate.not_after()
+                ))?;
+            }
+        }
+        KeysCommand::ExportCert { address, der } => {
+            let certificate = store.certificate(&Address::parse(&address)?)?;
+            if der {
+                use std::io::Write;
+                std::io::stdout().write_all(&certificate.to_der()?)?;
+            } else {
+                emit(&String::from_utf8_lossy(&certificate.to_pem()?))?;
+            }
+        }
+        KeysCommand::Decrypt { address } => {
+            use std::io::{Read, Write};
+            let address = Address::parse(&address)?;
+            let key = store.private_key(&address)?;
+            let certificate = store.certificate(&address)?;
+            let mut message = Vec::new();
+            std::io::stdin().read_to_end(&mut message)?;
+            let cms = openssl::cms::CmsContentInfo::smime_read_cms(&message)
+                .map_err(|e| anyhow::anyhow!("not an S/MIME message: {e}"))?;
+            let content = cms
+                .decrypt(&key, &certificate)
+                .map_err(|e| anyhow::anyhow!("cannot decrypt with the key of {address}: {e}"))?;
+            std::io::stdout().write_all(&content)?;
+        }
+        KeysCommand::Delete { address, yes } => {
+            if !yes {
+                anyhow::bail!(
+                    "deleting the key for {address} cannot be undone; add --yes to confirm"
+                );
+            }
+            store.delete(&Address::parse(&address)?)?;
+            emit(&format!("deleted {address}\n"))?;
+        }
+    }
+    Ok(EXIT_OK)
 }

@@ -1,0 +1,259 @@
+//! The user's own S/MIME keys. Each private key lives on disk as encrypted
+//! PKCS#8 (mode 600) under `<storage>/keys/`; the passphrase is a 32-byte
+//! random sealing secret kept in the OS keyring (small enough for Windows'
+//! 2560-byte Credential Manager limit, which is why the key itself is not
+//! stored there). The key never appears in the clear on disk or in a log.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use openssl::asn1::Asn1Time;
+use openssl::bn::{BigNum, MsbOption};
+use openssl::ec::{EcGroup, EcKey};
+use openssl::hash::MessageDigest;
+use openssl::nid::Nid;
+use openssl::pkey::{PKey, Private};
+use openssl::rsa::Rsa;
+use openssl::symm::Cipher;
+use openssl::x509::extension::{ExtendedKeyUsage, KeyUsage, SubjectAlternativeName};
+use openssl::x509::{X509NameBuilder, X509};
+
+use crate::dane::Address;
+
+/// The keyring account holding the sealing secret.
+const SEAL_ACCOUNT: &str = "key-seal";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    Rsa3072,
+    P256,
+}
+
+impl std::str::FromStr for Algorithm {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "rsa3072" => Ok(Self::Rsa3072),
+            "p256" => Ok(Self::P256),
+            other => Err(format!("unknown algorithm `{other}` (rsa3072 or p256)")),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("OS keyring (Secret Service on Linux): {0}; start a Secret Service (e.g. gnome-keyring) in a desktop session")]
+    Keyring(String),
+    #[error("key store {path}: {why}")]
+    Store { path: PathBuf, why: String },
+    #[error("no key for {0}")]
+    NotFound(String),
+    #[error("a key for {0} exists already; delete it first")]
+    Exists(String),
+    #[error("OpenSSL: {0}")]
+    Ssl(#[from] openssl::error::ErrorStack),
+}
+
+/// One stored identity.
+#[derive(Debug, Clone)]
+pub struct StoredKey {
+    pub address: String,
+    pub certificate: X509,
+}
+
+/// The key directory.
+pub struct KeyStore {
+    dir: PathBuf,
+}
+
+impl KeyStore {
+    pub fn open(storage: &Path) -> Result<Self, KeyError> {
+        let dir = storage.join("keys");
+        fs::create_dir_all(&dir).map_err(|e| store_error(&dir, e))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = fs::set_permissions(&dir, fs::Permissions::from_mode(0o700));
+        }
+        Ok(Self { dir })
+    }
+
+    /// A new key pair and a self-signed S/MIME certificate for `address`.
+    pub fn generate(
+        &self,
+        address: &Address,
+        algorithm: Algorithm,
+        days: u32,
+    ) -> Result<StoredKey, KeyError> {
+        let name = file_stem(address);
+        if self.dir.join(format!("{name}.pem")).exists() {
+            return Err(KeyError::Exists(address.original.clone()));
+        }
+        let key = match algorithm {
+            Algorithm::Rsa3072 => PKey::from_rsa(Rsa::generate(3072)?)?,
+            Algorithm::P256 => {
+                let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)?;
+                PKey::from_ec_key(EcKey::generate(&group)?)?
+            }
+        };
+        let certificate = self_signed(&key, &address.original, algorithm, days)?;
+        let secret = seal_secret(true)?;
+        let sealed =
+            key.private_key_to_pem_pkcs8_passphrase(Cipher::aes_256_cbc(), secret.as_bytes())?;
+        write_private(&self.dir.join(format!("{name}.key")), &sealed)?;
+        fs::write(self.dir.join(format!("{name}.pem")), certificate.to_pem()?)
+            .map_err(|e| store_error(&self.dir, e))?;
+        Ok(StoredKey {
+            address: address.original.clone(),
+            certificate,
+        })
+    }
+
+    pub fn list(&self) -> Result<Vec<StoredKey>, KeyError> {
+        let mut keys = Vec::new();
+        for entry in fs::read_dir(&self.dir)
+            .map_err(|e| store_error(&self.dir, e))?
+            .flatten()
+        {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "pem") {
+                let pem = fs::read(&path).map_err(|e| store_error(&path, e))?;
+                let stem = path
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or_default();
+                keys.push(StoredKey {
+                    address: stem.to_owned(),
+                    certificate: X509::from_pem(&pem)?,
+                });
+            }
+        }
+        keys.sort_by(|a, b| a.address.cmp(&b.address));
+        Ok(keys)
+    }
+
+    pub fn certificate(&self, address: &Address) -> Result<X509, KeyError> {
+        let path = self.dir.join(format!("{}.pem", file_stem(address)));
+        let pem = fs::read(&path).map_err(|_| KeyError::NotFound(address.original.clone()))?;
+        Ok(X509::from_pem(&pem)?)
+    }
+
+    /// The private key, unsealed with the keyring secret (for decryption).
+    pub fn private_key(&self, address: &Address) -> Result<PKey<Private>, KeyError> {
+        let path = self.dir.join(format!("{}.key", file_stem(address)));
+        let sealed = fs::read(&path).map_err(|_| KeyError::NotFound(address.original.clone()))?;
+        let secret = seal_secret(false)?;
+        Ok(PKey::private_key_from_pem_passphrase(
+            &sealed,
+            secret.as_bytes(),
+        )?)
+    }
+
+    pub fn delete(&self, address: &Address) -> Result<(), KeyError> {
+        let name = file_stem(address);
+        let cert = self.dir.join(format!("{name}.pem"));
+        if !cert.exists() {
+            return Err(KeyError::NotFound(address.original.clone()));
+        }
+        for path in [self.dir.join(format!("{name}.key")), cert] {
+            fs::remove_file(&path).map_err(|e| store_error(&path, e))?;
+        }
+        Ok(())
+    }
+}
+
+/// The sealing secret from the keyring; created on first use when `create`.
+fn seal_secret(create: bool) -> Result<String, KeyError> {
+    let entry = keyring::Entry::new("danemail", SEAL_ACCOUNT)
+        .map_err(|e| KeyError::Keyring(e.to_string()))?;
+    match entry.get_password() {
+        Ok(secret) => Ok(secret),
+        Err(keyring::Error::NoEntry) if create => {
+            let mut bytes = [0u8; 32];
+            openssl::rand::rand_bytes(&mut bytes)?;
+            let secret = hex::encode(bytes);
+            entry
+                .set_password(&secret)
+                .map_err(|e| KeyError::Keyring(e.to_string()))?;
+            Ok(secret)
+        }
+        Err(e) => Err(KeyError::Keyring(e.to_string())),
+    }
+}
+
+/// RFC 8550 §4.4: an S/MIME certificate names the address (SAN rfc822Name),
+/// allows e-mail protection, and a key usage that fits the key.
+fn self_signed(
+    key: &PKey<Private>,
+    email: &str,
+    algorithm: Algorithm,
+    days: u32,
+) -> Result<X509, openssl::error::ErrorStack> {
+    let mut name = X509NameBuilder::new()?;
+    name.append_entry_by_text("CN", email)?;
+    let name = name.build();
+    let mut serial = BigNum::new()?;
+    serial.rand(128, MsbOption::MAYBE_ZERO, false)?;
+    let serial = serial.to_asn1_integer()?;
+    let not_before = Asn1Time::days_from_now(0)?;
+    let not_after = Asn1Time::days_from_now(days)?;
+    let mut builder = X509::builder()?;
+    builder.set_version(2)?;
+    builder.set_serial_number(&serial)?;
+    builder.set_subject_name(&name)?;
+    builder.set_issuer_name(&name)?;
+    builder.set_pubkey(key)?;
+    builder.set_not_before(&not_before)?;
+    builder.set_not_after(&not_after)?;
+    let mut usage = KeyUsage::new();
+    usage.critical().digital_signature();
+    match algorithm {
+        Algorithm::Rsa3072 => usage.key_encipherment(),
+        Algorithm::P256 => usage.key_agreement(),
+    };
+    builder.append_extension(usage.build()?)?;
+    builder.append_extension(ExtendedKeyUsage::new().email_protection().build()?)?;
+    let san = SubjectAlternativeName::new()
+        .email(email)
+        .build(&builder.x509v3_context(None, None))?;
+    builder.append_extension(san)?;
+    builder.sign(key, MessageDigest::sha256())?;
+    Ok(builder.build())
+}
+
+/// Addresses are file names here: lowercased, and only safe characters.
+fn file_stem(address: &Address) -> String {
+    address
+        .original
+        .to_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "@.-_+".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn write_private(path: &Path, pem: &[u8]) -> Result<(), KeyError> {
+    use std::io::Write;
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(|e| store_error(path, e))?;
+    file.write_all(pem).map_err(|e| store_error(path, e))?;
+    file.sync_all().map_err(|e| store_error(path, e))
+}
+
+fn store_error(path: &Path, e: std::io::Error) -> KeyError {
+    KeyError::Store {
+        path: path.to_owned(),
+        why: e.to_string(),
+    }
+}
