@@ -93,7 +93,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         &config.smtp.hostname,
     )?);
     let outbox = Arc::new(Outbox::new(
-        spool.clone(),
+        intake.clone(),
         relay,
         config.outbox.clone(),
         config.smtp.hostname.clone(),

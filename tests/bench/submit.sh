@@ -6,7 +6,7 @@
 # Usage: tests/bench/submit.sh [COUNT]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-count=${1:-50}
+count=${1:-150}
 bash tests/install-deps.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/danemail/target}"
 cargo build --release -q -p danemail

@@ -58,6 +58,17 @@ impl UsableCertificate {
         })
     }
 
+    /// A certificate judged usable at RCPT time and kept (DER) in the
+    /// outbox until the message is planned; only its key is re-read.
+    pub(crate) fn from_spooled_der(der: &[u8]) -> Result<Self, String> {
+        let (certificate, kind) = parse_and_check_key(der)?;
+        Ok(Self {
+            certificate,
+            sha256: hex::encode(openssl::sha::sha256(der)),
+            kind,
+        })
+    }
+
     /// The e-mail addresses the certificate names (subjectAltName
     /// rfc822Name, subject emailAddress), lowercased.
     pub fn email_addresses(&self) -> Vec<String> {

@@ -95,9 +95,15 @@ impl Message {
     /// into memory; the body stays in the file.
     pub fn from_file(file: File) -> Result<Self, FileError> {
         let len = file.metadata()?.len();
+        Self::from_file_prefix(file, len)
+    }
+
+    /// Like [`Self::from_file`], for a message that is the first `len`
+    /// bytes of `file` (a spool file with a record after the message).
+    pub fn from_file_prefix(file: File, len: u64) -> Result<Self, FileError> {
         let mut prefix = Vec::new();
         (&file)
-            .take((MAX_HEADER_SECTION + MAX_HEADER_FIELD) as u64)
+            .take((MAX_HEADER_SECTION + MAX_HEADER_FIELD).min(len as usize) as u64)
             .read_to_end(&mut prefix)?;
         let complete = prefix.len() as u64 == len;
         let (fields, body_start) = scan_header(&prefix, complete)?;

@@ -9,8 +9,11 @@ use std::io::{BufWriter, Write};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::spool::{CopyEntry, Entry, Incoming, RecipientState, Spool, SpoolError, Status};
-use crate::dane::{Decision, UsableCertificate};
+use super::spool::{
+    CopyEntry, Entry, Incoming, Received, ReceivedRecipient, RecipientState, Spool, SpoolError,
+    Status,
+};
+use crate::dane::{Action, Decision, UsableCertificate};
 use crate::mime::{FileError, Message};
 use crate::plan::{CopyBody, Plan};
 use crate::smime::{EncryptOptions, SmimeError};
@@ -55,18 +58,85 @@ impl Intake {
         &self.spool
     }
 
-    /// Plans and writes the copies of `incoming/message` for the accepted
-    /// `recipients`, then commits the entry. Returns its id. Blocking.
-    pub fn queue(
+    /// Acknowledges a received message: checks its header section parses
+    /// (malformed mail is refused now, not bounced later), then appends the
+    /// envelope and decisions to the message file and commits it as one
+    /// file. Planning and encryption follow in [`Self::plan_received`].
+    /// Returns the id. Blocking.
+    pub fn receive(
         &self,
         incoming: Incoming,
         from: &str,
-        recipients: Vec<(String, Decision)>,
+        recipients: &[(String, Decision)],
     ) -> Result<String, IntakeError> {
         let message_path = incoming.dir.join(MESSAGE_FILE);
-        let message = Message::from_file(File::open(&message_path)?)?;
-        let plan = Plan::new(&message, recipients, self.sender_certificate.as_ref());
+        Message::from_file(File::open(&message_path)?)?;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let record = Received {
+            id: incoming.id.clone(),
+            from: from.to_owned(),
+            created: now,
+            recipients: recipients
+                .iter()
+                .map(|(address, decision)| ReceivedRecipient {
+                    address: address.clone(),
+                    certificates: match &decision.action {
+                        Action::Encrypt(certificates) => certificates
+                            .iter()
+                            .filter_map(|c| c.certificate().to_der().ok())
+                            .map(|der| base64::engine::general_purpose::STANDARD.encode(der))
+                            .collect(),
+                        _ => Vec::new(),
+                    },
+                })
+                .collect(),
+        };
+        let id = record.id.clone();
+        self.spool
+            .commit_received(incoming, MESSAGE_FILE, &record)?;
+        Ok(id)
+    }
 
+    /// Plans a received message into its copies (a queued entry) and
+    /// removes the received file. Idempotent across crashes. Blocking.
+    pub fn plan_received(&self, id: &str) -> Result<(), IntakeError> {
+        if self.spool.has_entry(id) {
+            // Planned before a crash; only the removal was lost.
+            self.spool.remove_received(id)?;
+            return Ok(());
+        }
+        let (record, file, len) = self.spool.load_received(id)?;
+        let recipients: Vec<(String, Decision)> = record
+            .recipients
+            .iter()
+            .map(|r| {
+                let certificates: Vec<UsableCertificate> = r
+                    .certificates
+                    .iter()
+                    .filter_map(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
+                    .filter_map(|der| UsableCertificate::from_spooled_der(&der).ok())
+                    .collect();
+                let action = if r.certificates.is_empty() {
+                    Action::Plaintext
+                } else if certificates.is_empty() {
+                    // Never downgrade: a recipient accepted for encryption
+                    // whose certificates cannot be read back is refused.
+                    Action::Refuse
+                } else {
+                    Action::Encrypt(certificates)
+                };
+                let decision = Decision {
+                    action,
+                    reason: "decided at RCPT".into(),
+                };
+                (r.address.clone(), decision)
+            })
+            .collect();
+        let message = Message::from_file_prefix(file, len)?;
+        let incoming = self.spool.incoming_for(id)?;
+        let plan = Plan::new(&message, recipients, self.sender_certificate.as_ref());
         let mut copies = Vec::with_capacity(plan.copies.len());
         for (index, copy) in plan.copies.iter().enumerate() {
             let file = format!("{}.eml", index + 1);
@@ -74,49 +144,55 @@ impl Intake {
                 BufWriter::with_capacity(256 * 1024, File::create(incoming.dir.join(&file))?);
             copy.write(&message, self.options, &mut out)?;
             out.flush()?;
-            copies.push(CopyEntry {
-                file,
-                kind: match copy.body {
-                    CopyBody::Encrypted(_) => "encrypted",
-                    CopyBody::Plaintext => "plaintext",
-                    CopyBody::PassThrough => "pass-through",
-                }
-                .into(),
-                recipients: copy
-                    .recipients
-                    .iter()
-                    .map(|address| RecipientState {
-                        address: address.clone(),
-                        status: Status::Pending,
-                        detail: None,
-                    })
-                    .collect(),
-            });
+            copies.push(copy_entry(file, copy));
         }
         for refused in &plan.refused {
-            // The session only keeps accepted recipients; a refusal here
-            // means a decision changed shape: never send, say so.
-            tracing::warn!(recipient = %refused.recipient, reason = %refused.decision.reason, "recipient refused at planning");
+            tracing::error!(%id, recipient = %refused.recipient, "certificate unreadable after acceptance; not sent");
+            copies.push(CopyEntry {
+                file: String::new(),
+                kind: "refused".into(),
+                recipients: vec![RecipientState {
+                    address: refused.recipient.clone(),
+                    status: Status::Bounced,
+                    detail: Some("5.7.0 the recipient's certificate could not be used; not sent in the clear".into()),
+                }],
+            });
         }
         let headers = base64::engine::general_purpose::STANDARD.encode(message.header());
         drop(message);
-        std::fs::remove_file(&message_path)?;
-
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
         let entry = Entry {
-            id: incoming.id.clone(),
-            from: from.to_owned(),
-            created: now,
+            id: id.to_owned(),
+            from: record.from,
+            created: record.created,
             attempts: 0,
-            next_attempt: now,
+            next_attempt: record.created,
             copies,
             is_dsn: false,
             headers,
         };
-        let id = entry.id.clone();
         self.spool.commit(incoming, &entry)?;
-        Ok(id)
+        self.spool.remove_received(id)?;
+        Ok(())
+    }
+}
+
+fn copy_entry(file: String, copy: &crate::plan::Copy) -> CopyEntry {
+    CopyEntry {
+        file,
+        kind: match copy.body {
+            CopyBody::Encrypted(_) => "encrypted",
+            CopyBody::Plaintext => "plaintext",
+            CopyBody::PassThrough => "pass-through",
+        }
+        .into(),
+        recipients: copy
+            .recipients
+            .iter()
+            .map(|address| RecipientState {
+                address: address.clone(),
+                status: Status::Pending,
+                detail: None,
+            })
+            .collect(),
     }
 }

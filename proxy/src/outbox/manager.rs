@@ -6,13 +6,14 @@
 //! most one copy (at-least-once, never lost).
 
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{broadcast, Notify};
 
 use super::dsn::{self, Failure};
+use super::intake::{Intake, IntakeError};
 use super::spool::{CopyEntry, Entry, RecipientState, Spool, SpoolError, Status};
 use crate::config::OutboxConfig;
 use crate::relay::{Outcome, Relay};
@@ -50,6 +51,7 @@ pub enum Event {
 /// The delivery agent.
 pub struct Outbox {
     spool: Arc<Spool>,
+    intake: Arc<Intake>,
     relay: Arc<Relay>,
     config: OutboxConfig,
     hostname: String,
@@ -59,14 +61,15 @@ pub struct Outbox {
 
 impl Outbox {
     pub fn new(
-        spool: Arc<Spool>,
+        intake: Arc<Intake>,
         relay: Arc<Relay>,
         config: OutboxConfig,
         hostname: String,
     ) -> Self {
         let (events, _) = broadcast::channel(1024);
         Self {
-            spool,
+            spool: intake.spool().clone(),
+            intake,
             relay,
             config,
             hostname,
@@ -105,6 +108,23 @@ impl Outbox {
 
     /// Attempts every due entry once; returns when the next one is due.
     pub async fn deliver_due(&self) -> Option<u64> {
+        // First plan what was received (acknowledged, not yet encrypted).
+        for id in self.spool.received_ids() {
+            let intake = self.intake.clone();
+            let planning = id.clone();
+            match tokio::task::spawn_blocking(move || intake.plan_received(&planning)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(IntakeError::Spool(SpoolError::Corrupt { .. }))) => {}
+                Ok(Err(e @ (IntakeError::Mime(_) | IntakeError::Smime(_)))) => {
+                    tracing::error!(%id, error = %e, "cannot plan an accepted message; bouncing it");
+                    if let Err(e) = self.bounce_received(&id, &e.to_string()) {
+                        tracing::error!(%id, error = %e, "bouncing failed");
+                    }
+                }
+                Ok(Err(e)) => tracing::error!(%id, error = %e, "planning failed; will retry"),
+                Err(e) => tracing::error!(%id, error = %e, "planning task failed; will retry"),
+            }
+        }
         let mut next: Option<u64> = None;
         for id in self.spool.ids() {
             let entry = match self.spool.load(&id) {
@@ -288,6 +308,33 @@ impl Outbox {
         self.spool.commit(incoming, &dsn)?;
         self.wake.notify_one();
         Ok(())
+    }
+
+    /// An accepted message that cannot be planned is bounced, not dropped.
+    fn bounce_received(&self, id: &str, why: &str) -> Result<(), SpoolError> {
+        let (record, _, _) = self.spool.load_received(id)?;
+        let failures: Vec<Failure> = record
+            .recipients
+            .iter()
+            .map(|r| Failure {
+                recipient: r.address.clone(),
+                diagnostic: format!("5.6.0 {why}"),
+            })
+            .collect();
+        let entry = Entry {
+            id: record.id.clone(),
+            from: record.from.clone(),
+            created: record.created,
+            attempts: 0,
+            next_attempt: 0,
+            copies: Vec::new(),
+            is_dsn: false,
+            headers: String::new(),
+        };
+        if !record.from.is_empty() {
+            self.queue_dsn(&entry, &failures, b"")?;
+        }
+        self.spool.remove_received(id)
     }
 
     /// `retry_initial × 2^(attempts-1)`, capped at `retry_max`.

@@ -21,6 +21,28 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+/// A message acknowledged but not yet planned: the raw message and this
+/// record in one file, `queue/<id>.received` — one fsync before 250.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Received {
+    pub id: String,
+    pub from: String,
+    pub created: u64,
+    pub recipients: Vec<ReceivedRecipient>,
+}
+
+/// A recipient as decided at RCPT time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceivedRecipient {
+    pub address: String,
+    /// DER certificates (base64) to encrypt to; empty: send as written.
+    pub certificates: Vec<String>,
+}
+
+/// The last line of a `.received` file: where the record starts, its
+/// length and its SHA-256.
+const RECORD_MARK: &str = "#danemail-record ";
+
 /// One queued message: its copies and the state of every recipient.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
@@ -179,15 +201,147 @@ impl Spool {
         Ok(())
     }
 
-    /// Every queued entry id, oldest first (ids sort by time).
-    pub fn ids(&self) -> Vec<String> {
-        let mut ids: Vec<String> = fs::read_dir(self.root.join("queue"))
+    /// Makes a received message durable as one file: the record is
+    /// appended to `incoming/<message_file>`, the file fsynced, renamed to
+    /// `queue/<id>.received`, and `queue/` fsynced. Two syncs before 250.
+    pub fn commit_received(
+        &self,
+        mut incoming: Incoming,
+        message_file: &str,
+        record: &Received,
+    ) -> Result<(), SpoolError> {
+        use std::io::Write;
+        let path = incoming.dir.join(message_file);
+        let io = |source| SpoolError::Io {
+            path: path.clone(),
+            source,
+        };
+        let offset = fs::metadata(&path).map_err(io)?.len();
+        let json = serde_json::to_string(record).expect("a record serializes");
+        let mut file = OpenOptions::new().append(true).open(&path).map_err(io)?;
+        write!(
+            file,
+            "{json}\n{RECORD_MARK}{offset} {} {}\n",
+            json.len(),
+            hex::encode(openssl::sha::sha256(json.as_bytes()))
+        )
+        .map_err(io)?;
+        file.sync_data().map_err(io)?;
+        let target = self
+            .root
+            .join("queue")
+            .join(format!("{}.received", incoming.id));
+        fs::rename(&path, &target).map_err(io)?;
+        let queue = self.root.join("queue");
+        sync_dir(&queue).map_err(|source| SpoolError::Io {
+            path: queue,
+            source,
+        })?;
+        incoming.committed = true;
+        let _ = fs::remove_dir(&incoming.dir);
+        Ok(())
+    }
+
+    /// Ids of received, not yet planned messages, oldest first.
+    pub fn received_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .names()
+            .into_iter()
+            .filter_map(|n| n.strip_suffix(".received").map(str::to_owned))
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// A received message's record, and its file with the message length.
+    pub fn load_received(&self, id: &str) -> Result<(Received, File, u64), SpoolError> {
+        if !valid_id(id) {
+            return Err(SpoolError::NotFound(id.to_owned()));
+        }
+        let path = self.root.join("queue").join(format!("{id}.received"));
+        let bytes = fs::read(&path).map_err(|_| SpoolError::NotFound(id.to_owned()))?;
+        let damaged = |why: &str| {
+            let _ = fs::rename(
+                &path,
+                self.root.join("corrupt").join(format!("{id}.received")),
+            );
+            tracing::error!(id, why, "received message damaged; moved to corrupt/");
+            SpoolError::Corrupt {
+                id: id.to_owned(),
+                why: why.to_owned(),
+            }
+        };
+        let text = String::from_utf8_lossy(&bytes[bytes.len().saturating_sub(200)..]).into_owned();
+        let mark = text
+            .trim_end()
+            .rsplit('\n')
+            .next()
+            .and_then(|l| l.strip_prefix(RECORD_MARK))
+            .ok_or_else(|| damaged("its record mark is missing"))?
+            .to_owned();
+        let fields: Vec<&str> = mark.split(' ').collect();
+        let (Some(offset), Some(len), Some(sum)) = (
+            fields.first().and_then(|f| f.parse::<usize>().ok()),
+            fields.get(1).and_then(|f| f.parse::<usize>().ok()),
+            fields.get(2),
+        ) else {
+            return Err(damaged("its record mark does not parse"));
+        };
+        let json = bytes
+            .get(offset..offset + len)
+            .ok_or_else(|| damaged("its record is cut short"))?;
+        if hex::encode(openssl::sha::sha256(json)) != *sum {
+            return Err(damaged("its record checksum does not match"));
+        }
+        let record: Received =
+            serde_json::from_slice(json).map_err(|_| damaged("its record does not parse"))?;
+        let file = File::open(&path).map_err(|source| SpoolError::Io { path, source })?;
+        Ok((record, file, offset as u64))
+    }
+
+    /// Removes a received message once it is planned (or bounced).
+    pub fn remove_received(&self, id: &str) -> Result<(), SpoolError> {
+        let path = self.root.join("queue").join(format!("{id}.received"));
+        fs::remove_file(&path).map_err(|source| SpoolError::Io { path, source })
+    }
+
+    /// Whether a planned entry `id` exists.
+    pub fn has_entry(&self, id: &str) -> bool {
+        valid_id(id) && self.root.join("queue").join(id).join("entry.json").exists()
+    }
+
+    /// A fresh entry directory in `tmp/` for a given id (planning a received message).
+    pub fn incoming_for(&self, id: &str) -> Result<Incoming, SpoolError> {
+        let dir = self.root.join("tmp").join(id);
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir(&dir).map_err(|source| SpoolError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        Ok(Incoming {
+            id: id.to_owned(),
+            dir,
+            committed: false,
+        })
+    }
+
+    fn names(&self) -> Vec<String> {
+        fs::read_dir(self.root.join("queue"))
             .map(|dir| {
                 dir.flatten()
                     .filter_map(|e| e.file_name().into_string().ok())
                     .collect()
             })
-            .unwrap_or_default();
+            .unwrap_or_default()
+    }
+
+    /// Every planned entry id, oldest first (ids sort by time).
+    pub fn ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .names()
+            .into_iter()
+            .filter(|n| !n.contains('.'))
+            .collect();
         ids.sort();
         ids
     }
@@ -406,5 +560,45 @@ mod tests {
         ));
         assert!(reopened.ids().is_empty());
         assert!(dir.path().join("corrupt").join(&id).exists());
+    }
+
+    #[test]
+    fn received_messages_are_one_file_with_a_checked_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path()).unwrap();
+        let incoming = spool.incoming().unwrap();
+        let id = incoming.id.clone();
+        fs::write(incoming.dir.join("message"), b"Subject: x\r\n\r\nbody\r\n").unwrap();
+        let record = Received {
+            id: id.clone(),
+            from: "me@x.test".into(),
+            created: 5,
+            recipients: vec![ReceivedRecipient {
+                address: "a@x.test".into(),
+                certificates: vec!["AAAA".into()],
+            }],
+        };
+        spool.commit_received(incoming, "message", &record).unwrap();
+        assert_eq!(spool.received_ids(), std::slice::from_ref(&id));
+        assert!(spool.ids().is_empty(), "not a planned entry yet");
+        let (loaded, mut file, len) = spool.load_received(&id).unwrap();
+        assert_eq!(loaded, record);
+        let mut all = Vec::new();
+        std::io::Read::read_to_end(&mut file, &mut all).unwrap();
+        assert_eq!(&all[..len as usize], b"Subject: x\r\n\r\nbody\r\n");
+
+        // A damaged record is detected, not misread.
+        let path = dir.path().join("queue").join(format!("{id}.received"));
+        let text = fs::read(&path).unwrap();
+        let damaged: Vec<u8> = String::from_utf8(text)
+            .unwrap()
+            .replace("a@x.test", "b@x.test")
+            .into_bytes();
+        fs::write(&path, damaged).unwrap();
+        assert!(matches!(
+            spool.load_received(&id),
+            Err(SpoolError::Corrupt { .. })
+        ));
+        assert!(spool.received_ids().is_empty());
     }
 }

@@ -301,7 +301,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let from = envelope.from.clone();
         let recipients = envelope.recipients.clone();
         let queued =
-            tokio::task::spawn_blocking(move || intake.queue(incoming, &from, recipients)).await;
+            tokio::task::spawn_blocking(move || intake.receive(incoming, &from, &recipients)).await;
         match queued {
             Ok(Ok(id)) => {
                 for (recipient, decision) in &envelope.recipients {
