@@ -674,3 +674,64 @@ fn generated_key_is_sealed_by_the_keyring_and_decrypts() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("Secret Service"), "{stderr}");
 }
+
+#[test]
+fn pkcs12_import_modern_and_legacy_and_wrong_password() {
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!("[storage]\ndir = \"{}\"\n", home.path().join("s").display()),
+    )
+    .unwrap();
+    let h = home.path().display();
+    let script = format!(
+        "set -e; printf unlock | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1; \
+         D='{bin}'; C='{cfg}'; cd '{h}'; \
+         for who in modern legacy; do \
+           openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=$who -addext subjectAltName=email:$who@keys.test \
+             -keyout $who.key -out $who.pem -days 30 2>/dev/null; done; \
+         openssl pkcs12 -export -inkey modern.key -in modern.pem -passout pass:pw -out modern.p12; \
+         openssl pkcs12 -export -inkey legacy.key -in legacy.pem -passout pass:pw -out legacy.p12 \
+           -keypbe PBE-SHA1-3DES -certpbe PBE-SHA1-3DES -macalg sha1; \
+         printf 'pw\\n' > pw; chmod 600 pw; \
+         $D keys import modern.p12 --password-file pw --config $C; \
+         printf 'pw\\n' | $D keys import legacy.p12 --config $C; \
+         printf 'wrong\\n' | $D keys import modern.p12 --config $C 2>&1 || true; \
+         $D keys list --config $C; \
+         $D record legacy@keys.test --config $C",
+        bin = env!("CARGO_BIN_EXE_danemail"),
+        cfg = config.display(),
+    );
+    let out = Command::new("dbus-run-session")
+        .args(["--", "sh", "-c", &script])
+        .env("HOME", home.path())
+        .env("XDG_DATA_HOME", home.path().join("data"))
+        .env("XDG_RUNTIME_DIR", home.path())
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("imported modern@keys.test"), "{stdout}");
+    assert!(stdout.contains("imported legacy@keys.test"), "{stdout}");
+    assert!(stdout.contains("wrong password"), "{stdout}");
+    assert!(
+        stdout.contains("legacy@keys.test  sha256") && stdout.contains("modern@keys.test  sha256"),
+        "{stdout}"
+    );
+    let der = Command::new("openssl")
+        .args(["x509", "-outform", "DER", "-in"])
+        .arg(home.path().join("legacy.pem"))
+        .output()
+        .unwrap()
+        .stdout;
+    assert!(
+        stdout.contains(&format!("IN SMIMEA 3 0 0 {}", hex::encode_upper(&der))),
+        "{stdout}"
+    );
+}

@@ -50,6 +50,8 @@ pub enum KeyError {
     NotFound(String),
     #[error("a key for {0} exists already; delete it first")]
     Exists(String),
+    #[error("import: {0}")]
+    Import(String),
     #[error("OpenSSL: {0}")]
     Ssl(#[from] openssl::error::ErrorStack),
 }
@@ -105,6 +107,45 @@ impl KeyStore {
             .map_err(|e| store_error(&self.dir, e))?;
         Ok(StoredKey {
             address: address.original.clone(),
+            certificate,
+        })
+    }
+
+    /// Imports a PKCS#12 bundle (modern AES or legacy 3DES PBE); the
+    /// identity's address is the certificate's first e-mail address.
+    pub fn import(&self, p12: &[u8], password: &str) -> Result<StoredKey, KeyError> {
+        let parsed = openssl::pkcs12::Pkcs12::from_der(p12)
+            .and_then(|bundle| bundle.parse2(password))
+            .map_err(|_| {
+                KeyError::Import("wrong password, or not a PKCS#12 file OpenSSL can read".into())
+            })?;
+        let (Some(key), Some(certificate)) = (parsed.pkey, parsed.cert) else {
+            return Err(KeyError::Import(
+                "the bundle holds no private key and certificate".into(),
+            ));
+        };
+        if !certificate.public_key()?.public_eq(&key) {
+            return Err(KeyError::Import(
+                "the private key does not belong to the certificate".into(),
+            ));
+        }
+        let email = crate::dane::UsableCertificate::email_addresses_of(&certificate)
+            .into_iter()
+            .next()
+            .ok_or_else(|| KeyError::Import("the certificate names no e-mail address".into()))?;
+        let address = Address::parse(&email).map_err(|e| KeyError::Import(e.to_string()))?;
+        let name = file_stem(&address);
+        if self.dir.join(format!("{name}.pem")).exists() {
+            return Err(KeyError::Exists(address.original.clone()));
+        }
+        let secret = seal_secret(true)?;
+        let sealed =
+            key.private_key_to_pem_pkcs8_passphrase(Cipher::aes_256_cbc(), secret.as_bytes())?;
+        write_private(&self.dir.join(format!("{name}.key")), &sealed)?;
+        fs::write(self.dir.join(format!("{name}.pem")), certificate.to_pem()?)
+            .map_err(|e| store_error(&self.dir, e))?;
+        Ok(StoredKey {
+            address: address.original,
             certificate,
         })
     }

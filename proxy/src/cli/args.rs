@@ -62,6 +62,13 @@ pub enum KeysCommand {
         #[arg(long, default_value_t = 730)]
         days: u32,
     },
+    /// Import a key and certificate from a PKCS#12 file.
+    Import {
+        file: PathBuf,
+        /// A file holding the PKCS#12 password (else one line on stdin).
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+    },
     /// List stored identities.
     List,
     /// Print an identity's certificate (PEM, or DER with --der).
@@ -85,9 +92,9 @@ pub enum KeysCommand {
 pub struct RecordArgs {
     /// Your address.
     pub address: String,
-    /// Your certificate (PEM or DER).
+    /// Your certificate (PEM or DER); default: the one in the key store.
     #[arg(long, value_name = "FILE")]
-    pub cert: PathBuf,
+    pub cert: Option<PathBuf>,
     /// Certificate usage (3 = DANE-EE).
     #[arg(long, default_value_t = 3)]
     pub usage: u8,
@@ -108,9 +115,9 @@ pub struct CheckArgs {
     pub dns: DnsFlags,
     /// Your address.
     pub address: String,
-    /// Your certificate (PEM or DER).
+    /// Your certificate (PEM or DER); default: the one in the key store.
     #[arg(long, value_name = "FILE")]
-    pub cert: PathBuf,
+    pub cert: Option<PathBuf>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

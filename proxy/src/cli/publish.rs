@@ -12,9 +12,9 @@ use openssl::x509::X509;
 use super::args::{CheckArgs, KeysCommand, RecordArgs};
 use super::{apply_dns_flags, emit, EXIT_OK, EXIT_PROBLEM};
 
-pub fn record(args: RecordArgs) -> anyhow::Result<u8> {
+pub fn record(config: Config, args: RecordArgs) -> anyhow::Result<u8> {
     let address = Address::parse(&args.address)?;
-    let certificate = read_certificate(&args.cert)?;
+    let certificate = certificate_for(&config, &address, args.cert.as_deref())?;
     let shape = RecordShape {
         usage: args.usage,
         selector: args.selector,
@@ -32,7 +32,7 @@ pub fn record(args: RecordArgs) -> anyhow::Result<u8> {
 pub async fn check(mut config: Config, args: CheckArgs) -> anyhow::Result<u8> {
     apply_dns_flags(&mut config.dns, &args.dns);
     let address = Address::parse(&args.address)?;
-    let certificate = read_certificate(&args.cert)?;
+    let certificate = certificate_for(&config, &address, args.cert.as_deref())?;
     let resolver = Arc::new(SecureResolver::new(&config.dns)?);
     let lookup = DaneLookup::new(resolver, config.policy.mode);
     let report = publish::check(&lookup, &address, &certificate).await;
@@ -51,6 +51,24 @@ pub async fn check(mut config: Config, args: CheckArgs) -> anyhow::Result<u8> {
     } else {
         EXIT_PROBLEM
     })
+}
+
+/// The certificate given with `--cert`, else the key store's for `address`.
+fn certificate_for(
+    config: &Config,
+    address: &Address,
+    file: Option<&std::path::Path>,
+) -> anyhow::Result<X509> {
+    match file {
+        Some(path) => read_certificate(path),
+        None => {
+            let storage = config
+                .storage
+                .resolved_dir()
+                .context("no storage directory: set [storage] dir or give --cert")?;
+            Ok(danemail::keys::KeyStore::open(&storage)?.certificate(address)?)
+        }
+    }
 }
 
 fn read_certificate(path: &std::path::Path) -> anyhow::Result<X509> {
@@ -81,6 +99,30 @@ pub fn keys(config: Config, command: KeysCommand) -> anyhow::Result<u8> {
                 hex::encode(openssl::sha::sha256(&der)),
                 key.address
             ))?;
+        }
+        KeysCommand::Import {
+            file,
+            password_file,
+        } => {
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let password = match password_file {
+                Some(path) => std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading {}", path.display()))?
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned(),
+                None => {
+                    let mut line = String::new();
+                    std::io::BufRead::read_line(&mut std::io::stdin().lock(), &mut line)?;
+                    line.trim_end_matches(['\r', '\n']).to_owned()
+                }
+            };
+            let key = store
+                .import(&bytes, &password)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            emit(&format!("imported {}\n", key.address))?;
         }
         KeysCommand::List => {
             for key in store.list()? {

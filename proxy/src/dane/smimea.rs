@@ -72,8 +72,12 @@ impl UsableCertificate {
     /// The e-mail addresses the certificate names (subjectAltName
     /// rfc822Name, subject emailAddress), lowercased.
     pub fn email_addresses(&self) -> Vec<String> {
-        let mut out: Vec<String> = self
-            .certificate
+        Self::email_addresses_of(&self.certificate)
+    }
+
+    /// The e-mail addresses any certificate names, lowercased.
+    pub fn email_addresses_of(certificate: &X509) -> Vec<String> {
+        let mut out: Vec<String> = certificate
             .subject_alt_names()
             .map(|names| {
                 names
@@ -82,8 +86,7 @@ impl UsableCertificate {
                     .collect()
             })
             .unwrap_or_default();
-        for entry in self
-            .certificate
+        for entry in certificate
             .subject_name()
             .entries_by_nid(Nid::PKCS9_EMAILADDRESS)
         {
