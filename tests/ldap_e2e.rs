@@ -21,8 +21,14 @@ struct Directory {
 }
 
 fn start() -> Directory {
+    start_with(|_| {})
+}
+
+/// Starts `danemail run`; `prepare` may fill the storage dir first.
+fn start_with(prepare: impl FnOnce(&Path)) -> Directory {
     let fixture = dns();
     let dir = tempfile::tempdir().unwrap();
+    prepare(&dir.path().join("storage"));
     let pw = support::secret_file(&dir.path().join("smtp.pw"), "x");
     let (smtp, ldap) = (free_port(), free_port());
     let config = dir.path().join("config.toml");
@@ -336,4 +342,42 @@ fn percent_decode(url: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn run_checks_the_users_own_records_at_start() {
+    let fixture = dns();
+    let d = start_with(|storage| {
+        let keys = storage.join("keys");
+        std::fs::create_dir_all(&keys).unwrap();
+        // Published as is: ok. alice@rsa.test's certificate under another
+        // name: DNS publishes something else, a mismatch.
+        std::fs::copy(
+            fixture.dir.join("certs/alice@ecdsa.test.pem"),
+            keys.join("alice@ecdsa.test.pem"),
+        )
+        .unwrap();
+        std::fs::copy(
+            fixture.dir.join("certs/alice@rsa.test.pem"),
+            keys.join("carol@ecdsa.test.pem"),
+        )
+        .unwrap();
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let log = d._proxy.log();
+        if log.contains("needs attention") && log.contains("record ok") {
+            assert!(
+                log.contains("alice@ecdsa.test") && log.contains("carol@ecdsa.test"),
+                "{log}"
+            );
+            assert!(log.contains("status=mismatch"), "{log}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no self-check in the log:\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

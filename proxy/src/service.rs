@@ -46,6 +46,37 @@ pub enum ServiceError {
     Ldap(#[from] crate::ldap::LdapError),
 }
 
+/// How often `danemail run` checks the user's own SMIMEA records.
+const SELF_CHECK_INTERVAL: Duration = Duration::from_secs(12 * 3600);
+
+/// Checks every stored identity against validated DNS; says loudly when
+/// they disagree.
+async fn check_own_records(
+    lookup: &DaneLookup,
+    storage: &std::path::Path,
+    events: &broadcast::Sender<Event>,
+) {
+    let Ok(store) = crate::keys::KeyStore::open(storage) else {
+        return;
+    };
+    for key in store.list().unwrap_or_default() {
+        let Ok(address) = crate::dane::Address::parse(&key.address) else {
+            continue;
+        };
+        let report = crate::publish::check(lookup, &address, &key.certificate).await;
+        if report.status == crate::publish::CheckStatus::Ok {
+            tracing::info!(address = %report.address, "own SMIMEA record ok");
+        } else {
+            tracing::warn!(address = %report.address, status = %report.status, detail = %report.detail, "own SMIMEA record needs attention");
+        }
+        let _ = events.send(Event::SelfCheck {
+            address: report.address,
+            status: report.status.to_string(),
+            detail: report.detail,
+        });
+    }
+}
+
 /// Runs until `shutdown` completes; then stops accepting, lets sessions and
 /// the delivery attempt under way finish, and returns. Everything
 /// acknowledged stays in the outbox for the next start.
@@ -151,6 +182,25 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             }
         }
     });
+    let self_check = {
+        let lookup = context.lookup.clone();
+        let events = outbox.events();
+        let storage = storage.clone();
+        let mut stop = stop.subscribe();
+        tokio::spawn(async move {
+            // Soon after start, then twice a day: operators forget to
+            // update DNS after a certificate change (seeds 001, 002).
+            let mut wait = Duration::from_secs(5);
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = stop.recv() => return,
+                }
+                check_own_records(&lookup, &storage, &events).await;
+                wait = SELF_CHECK_INTERVAL;
+            }
+        })
+    };
     let delivery = {
         let outbox = outbox.clone();
         let stop = stop.subscribe();
@@ -170,6 +220,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         let _ = directory.await;
     }
     let _ = delivery.await;
+    self_check.abort();
     logger.abort();
     Ok(())
 }

@@ -61,8 +61,11 @@ pub fn init_logging() {
             "warn,hickory_proto=off,hickory_net=off,hickory_resolver=off",
         )
     });
+    // Colours only for a terminal: log files and journald get plain text.
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
 }

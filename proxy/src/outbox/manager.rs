@@ -46,6 +46,12 @@ pub enum Event {
     Finished {
         id: String,
     },
+    /// The periodic check of the user's own SMIMEA (`publish::check`).
+    SelfCheck {
+        address: String,
+        status: String,
+        detail: String,
+    },
 }
 
 /// The delivery agent.
