@@ -479,3 +479,54 @@ fn record_prints_what_the_fixture_zone_publishes_and_check_compares() {
         ("insecure".into(), Some(1))
     );
 }
+
+#[test]
+fn generic_record_form_parses_to_the_same_record_with_ldns() {
+    let fixture = dns();
+    let cert = fixture
+        .dir
+        .join("certs/alice@ecdsa.test.pem")
+        .display()
+        .to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let mut canonical = Vec::new();
+    for format in ["zone", "generic"] {
+        let out = danemail(&[
+            "record",
+            "alice@ecdsa.test",
+            "--cert",
+            &cert,
+            "--format",
+            format,
+        ]);
+        assert!(out.status.success());
+        let zone = dir.path().join(format!("{format}.zone"));
+        std::fs::write(
+            &zone,
+            format!(
+                "$ORIGIN ecdsa.test.\n$TTL 300\n@ IN SOA ns.test. h.test. 1 7200 3600 1209600 300\n{}",
+                String::from_utf8_lossy(&out.stdout)
+            ),
+        )
+        .unwrap();
+        let read = std::process::Command::new("ldns-read-zone")
+            .arg(&zone)
+            .output()
+            .unwrap();
+        assert!(
+            read.status.success(),
+            "{}",
+            String::from_utf8_lossy(&read.stderr)
+        );
+        canonical.push(String::from_utf8_lossy(&read.stdout).into_owned());
+    }
+    assert!(
+        canonical[0].contains("\tSMIMEA\t3 0 0 "),
+        "{}",
+        canonical[0]
+    );
+    assert_eq!(
+        canonical[0], canonical[1],
+        "presentation and RFC 3597 forms differ"
+    );
+}
