@@ -735,3 +735,214 @@ fn pkcs12_import_modern_and_legacy_and_wrong_password() {
         "{stdout}"
     );
 }
+
+/// Runs `script` in a private D-Bus session with an unlocked gnome-keyring
+/// and a throw-away HOME; returns stdout.
+fn in_keyring_session(home: &std::path::Path, script: &str) -> String {
+    let out = Command::new("dbus-run-session")
+        .args([
+            "--",
+            "sh",
+            "-c",
+            &format!("set -e; printf unlock | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1; {script}"),
+        ])
+        .env("HOME", home)
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env("XDG_RUNTIME_DIR", home)
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn a_published_generated_record_is_found_and_checked_and_a_new_key_is_a_mismatch() {
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!("[storage]\ndir = \"{}\"\n", home.path().join("s").display()),
+    )
+    .unwrap();
+    let bin = env!("CARGO_BIN_EXE_danemail");
+    let cfg = config.display();
+    let record = home.path().join("record.zone");
+    in_keyring_session(
+        home.path(),
+        &format!(
+            "'{bin}' keys generate --email published@ecdsa.test --algorithm p256 --config '{cfg}' >/dev/null; \
+             '{bin}' record published@ecdsa.test --config '{cfg}' > '{}'",
+            record.display()
+        ),
+    );
+    // The record goes into the signed fixture zone, served by nsd.
+    let zone = support::DnsFixture::start_with_records(Some(&record));
+    let server = zone.server().to_string();
+    let anchor = zone.trust_anchor().display().to_string();
+    let cert = home.path().join("cert.der");
+    let exported = Command::new(bin)
+        .args([
+            "keys",
+            "export-cert",
+            "published@ecdsa.test",
+            "--der",
+            "--config",
+        ])
+        .arg(&config)
+        .output()
+        .unwrap();
+    std::fs::write(&cert, &exported.stdout).unwrap();
+    let expected = hex::encode(openssl::sha::sha256(&exported.stdout));
+
+    let out = danemail_with_config(
+        &config,
+        &[
+            "lookup",
+            "--json",
+            "--dns-server",
+            &server,
+            "--trust-anchor",
+            &anchor,
+            "published@ecdsa.test",
+        ],
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report[0]["decision"], "encrypt", "{report:#}");
+    assert_eq!(
+        report[0]["smimea"]["records"][0]["certificate_sha256"],
+        expected.as_str()
+    );
+    let out = danemail_with_config(
+        &config,
+        &[
+            "check",
+            "published@ecdsa.test",
+            "--dns-server",
+            &server,
+            "--trust-anchor",
+            &anchor,
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("OK"));
+
+    // A new key, DNS not updated: the check says so, loudly.
+    in_keyring_session(
+        home.path(),
+        &format!(
+            "'{bin}' keys delete published@ecdsa.test --yes --config '{cfg}' >/dev/null; \
+             '{bin}' keys generate --email published@ecdsa.test --config '{cfg}' >/dev/null"
+        ),
+    );
+    let out = danemail_with_config(
+        &config,
+        &[
+            "check",
+            "published@ecdsa.test",
+            "--dns-server",
+            &server,
+            "--trust-anchor",
+            &anchor,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("MISMATCH"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+fn danemail_with_config(config: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_danemail"));
+    command
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .env_remove("RUST_LOG");
+    command.output().unwrap()
+}
+
+#[test]
+fn passphrase_mode_works_without_a_keyring() {
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!("[storage]\ndir = \"{}\"\n", home.path().join("s").display()),
+    )
+    .unwrap();
+    let pass = support::secret_file(&home.path().join("pass"), "correct horse battery staple");
+    let wrong = support::secret_file(&home.path().join("wrong"), "something else");
+    let run = |args: &[&str], passfile: &std::path::Path, stdin: Option<&std::path::Path>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_danemail"));
+        command
+            .arg("keys")
+            .args(args)
+            .arg("--passphrase-file")
+            .arg(passfile)
+            .arg("--config")
+            .arg(&config)
+            .env("HOME", home.path())
+            .env_remove("DBUS_SESSION_BUS_ADDRESS");
+        if let Some(input) = stdin {
+            command.stdin(std::fs::File::open(input).unwrap());
+        }
+        command.output().unwrap()
+    };
+    let out = run(&["generate", "--email", "pass@keys.test"], &pass, None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cert = home.path().join("cert.pem");
+    std::fs::write(
+        &cert,
+        run(&["export-cert", "pass@keys.test"], &pass, None).stdout,
+    )
+    .unwrap();
+    let content = home.path().join("content");
+    std::fs::write(
+        &content,
+        "Content-Type: text/plain\r\n\r\nsealed by a passphrase\r\n",
+    )
+    .unwrap();
+    let message = home.path().join("msg.eml");
+    let encrypted = Command::new("openssl")
+        .args([
+            "cms", "-encrypt", "-aes256", "-binary", "-outform", "SMIME", "-in",
+        ])
+        .arg(&content)
+        .arg("-out")
+        .arg(&message)
+        .arg(&cert)
+        .status()
+        .unwrap();
+    assert!(encrypted.success());
+    let out = run(&["decrypt", "pass@keys.test"], &pass, Some(&message));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, std::fs::read(&content).unwrap());
+    let out = run(&["decrypt", "pass@keys.test"], &wrong, Some(&message));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("wrong passphrase"));
+    // Delete asks; with no terminal to answer, nothing is deleted.
+    let out = run(&["delete", "pass@keys.test"], &pass, None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(home.path().join("s/keys/pass@keys.test.pem").exists());
+}

@@ -114,7 +114,7 @@ fn generate_password() -> String {
 
 /// Reads a secret from a file that only its owner can read; the first line,
 /// without its line end.
-fn read_secret_file(path: &Path) -> Result<String, CredentialError> {
+pub fn read_secret_file(path: &Path) -> Result<String, CredentialError> {
     let bad = |why: String| CredentialError::File {
         path: path.display().to_string(),
         why,

@@ -42,7 +42,7 @@ impl std::str::FromStr for Algorithm {
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    #[error("OS keyring (Secret Service on Linux): {0}; start a Secret Service (e.g. gnome-keyring) in a desktop session")]
+    #[error("OS keyring (Secret Service on Linux): {0}; start a Secret Service (e.g. gnome-keyring) in a desktop session, or use --passphrase-file")]
     Keyring(String),
     #[error("key store {path}: {why}")]
     Store { path: PathBuf, why: String },
@@ -52,6 +52,8 @@ pub enum KeyError {
     Exists(String),
     #[error("import: {0}")]
     Import(String),
+    #[error("cannot unseal the key of {0}: wrong passphrase, or the keyring secret changed")]
+    Unseal(String),
     #[error("OpenSSL: {0}")]
     Ssl(#[from] openssl::error::ErrorStack),
 }
@@ -63,9 +65,19 @@ pub struct StoredKey {
     pub certificate: X509,
 }
 
+/// Where the secret that seals private keys comes from.
+#[derive(Clone)]
+pub enum Sealer {
+    /// A random secret kept in the OS keyring (the default).
+    Keyring,
+    /// A passphrase the user supplies each time (no keyring available).
+    Passphrase(String),
+}
+
 /// The key directory.
 pub struct KeyStore {
     dir: PathBuf,
+    sealer: Sealer,
 }
 
 impl KeyStore {
@@ -77,7 +89,23 @@ impl KeyStore {
             use std::os::unix::fs::PermissionsExt;
             let _ = fs::set_permissions(&dir, fs::Permissions::from_mode(0o700));
         }
-        Ok(Self { dir })
+        Ok(Self {
+            dir,
+            sealer: Sealer::Keyring,
+        })
+    }
+
+    /// Seals with `sealer` instead of the keyring secret.
+    pub fn with_sealer(mut self, sealer: Sealer) -> Self {
+        self.sealer = sealer;
+        self
+    }
+
+    fn secret(&self, create: bool) -> Result<String, KeyError> {
+        match &self.sealer {
+            Sealer::Keyring => seal_secret(create),
+            Sealer::Passphrase(passphrase) => Ok(passphrase.clone()),
+        }
     }
 
     /// A new key pair and a self-signed S/MIME certificate for `address`.
@@ -99,7 +127,7 @@ impl KeyStore {
             }
         };
         let certificate = self_signed(&key, &address.original, algorithm, days)?;
-        let secret = seal_secret(true)?;
+        let secret = self.secret(true)?;
         let sealed =
             key.private_key_to_pem_pkcs8_passphrase(Cipher::aes_256_cbc(), secret.as_bytes())?;
         write_private(&self.dir.join(format!("{name}.key")), &sealed)?;
@@ -138,7 +166,7 @@ impl KeyStore {
         if self.dir.join(format!("{name}.pem")).exists() {
             return Err(KeyError::Exists(address.original.clone()));
         }
-        let secret = seal_secret(true)?;
+        let secret = self.secret(true)?;
         let sealed =
             key.private_key_to_pem_pkcs8_passphrase(Cipher::aes_256_cbc(), secret.as_bytes())?;
         write_private(&self.dir.join(format!("{name}.key")), &sealed)?;
@@ -183,11 +211,9 @@ impl KeyStore {
     pub fn private_key(&self, address: &Address) -> Result<PKey<Private>, KeyError> {
         let path = self.dir.join(format!("{}.key", file_stem(address)));
         let sealed = fs::read(&path).map_err(|_| KeyError::NotFound(address.original.clone()))?;
-        let secret = seal_secret(false)?;
-        Ok(PKey::private_key_from_pem_passphrase(
-            &sealed,
-            secret.as_bytes(),
-        )?)
+        let secret = self.secret(false)?;
+        PKey::private_key_from_pem_passphrase(&sealed, secret.as_bytes())
+            .map_err(|_| KeyError::Unseal(address.original.clone()))
     }
 
     pub fn delete(&self, address: &Address) -> Result<(), KeyError> {

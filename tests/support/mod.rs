@@ -53,12 +53,22 @@ pub fn dns() -> &'static DnsFixture {
 
 impl DnsFixture {
     fn start() -> Self {
+        Self::start_with_records(None)
+    }
+
+    /// A separate fixture whose ecdsa.test zone also holds the records in
+    /// `extra` (zone-file lines), signed with the rest.
+    pub fn start_with_records(extra: Option<&Path>) -> Self {
         let keep = tempfile::Builder::new()
             .prefix("danemail-dns-")
             .tempdir()
             .expect("temp dir");
         let dir = keep.path().to_owned();
-        let status = Command::new("bash")
+        let mut build = Command::new("bash");
+        if let Some(extra) = extra {
+            build.env("EXTRA_ECDSA_RECORDS", extra);
+        }
+        let status = build
             .arg(script("build.sh"))
             .arg(&dir)
             .stdout(Stdio::null())

@@ -42,12 +42,22 @@ pub enum Command {
     #[command(subcommand)]
     Upstream(UpstreamCommand),
     /// Your own keys and certificates (private keys sealed by the OS keyring).
-    #[command(subcommand)]
-    Keys(KeysCommand),
+    Keys(KeysArgs),
     /// Print the SMIMEA record to publish for your certificate.
     Record(RecordArgs),
     /// Check that DNS publishes your certificate (ok, missing, mismatch, insecure, bogus, expiring).
     Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    /// Seal private keys with the passphrase in this file (mode 600)
+    /// instead of a secret in the OS keyring.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: KeysCommand,
 }
 
 #[derive(Debug, Subcommand)]
@@ -79,7 +89,7 @@ pub enum KeysCommand {
     },
     /// Decrypt an S/MIME message (stdin) with a stored key; the content goes to stdout.
     Decrypt { address: String },
-    /// Delete an identity (key and certificate).
+    /// Delete an identity (key and certificate); asks first unless --yes.
     Delete {
         address: String,
         /// Do not ask.

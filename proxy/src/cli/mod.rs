@@ -80,7 +80,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Credentials => service::credentials(config),
         Command::Outbox(command) => service::outbox(config, command),
         Command::Upstream(command) => service::upstream(config, command),
-        Command::Keys(command) => publish::keys(config, command),
+        Command::Keys(args) => publish::keys(config, args),
         Command::Record(args) => publish::record(config, args),
         Command::Check(args) => publish::check(config, args).await,
     }

@@ -9,7 +9,7 @@ use danemail::dns::SecureResolver;
 use danemail::publish::{self, CheckStatus, RecordShape, SmimeaRecord};
 use openssl::x509::X509;
 
-use super::args::{CheckArgs, KeysCommand, RecordArgs};
+use super::args::{CheckArgs, KeysArgs, KeysCommand, RecordArgs};
 use super::{apply_dns_flags, emit, EXIT_OK, EXIT_PROBLEM};
 
 pub fn record(config: Config, args: RecordArgs) -> anyhow::Result<u8> {
@@ -78,12 +78,17 @@ fn read_certificate(path: &std::path::Path) -> anyhow::Result<X509> {
         .map_err(|_| anyhow::anyhow!("{}: not a PEM or DER certificate", path.display()))
 }
 
-pub fn keys(config: Config, command: KeysCommand) -> anyhow::Result<u8> {
+pub fn keys(config: Config, args: KeysArgs) -> anyhow::Result<u8> {
+    let command = args.command;
     let storage = config
         .storage
         .resolved_dir()
         .context("no storage directory: set [storage] dir")?;
-    let store = danemail::keys::KeyStore::open(&storage)?;
+    let mut store = danemail::keys::KeyStore::open(&storage)?;
+    if let Some(path) = &args.passphrase_file {
+        let passphrase = danemail::credentials::read_secret_file(path)?;
+        store = store.with_sealer(danemail::keys::Sealer::Passphrase(passphrase));
+    }
     match command {
         KeysCommand::Generate {
             email,
@@ -159,14 +164,32 @@ pub fn keys(config: Config, command: KeysCommand) -> anyhow::Result<u8> {
             std::io::stdout().write_all(&content)?;
         }
         KeysCommand::Delete { address, yes } => {
-            if !yes {
-                anyhow::bail!(
-                    "deleting the key for {address} cannot be undone; add --yes to confirm"
-                );
+            if !yes
+                && !confirm(&format!(
+                    "Delete the key for {address}? This cannot be undone. [y/N] "
+                ))?
+            {
+                anyhow::bail!("not deleted (answer y, or pass --yes)");
             }
             store.delete(&Address::parse(&address)?)?;
             emit(&format!("deleted {address}\n"))?;
         }
     }
     Ok(EXIT_OK)
+}
+
+/// Asks on the terminal; anything but y/yes (or no terminal) is a no.
+fn confirm(question: &str) -> anyhow::Result<bool> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if !std::io::stdin().is_terminal() {
+        return Ok(false);
+    }
+    eprint!("{question}");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
 }
