@@ -37,6 +37,11 @@ struct Setup {
 
 /// A provider, a switch in front of it, and a proxy relaying through it.
 fn setup(extra: &str) -> Setup {
+    setup_with(extra, |_| {})
+}
+
+/// Like [`setup`]; `prepare` may fill the storage dir before the start.
+fn setup_with(extra: &str, prepare: impl FnOnce(&std::path::Path)) -> Setup {
     let fixture = dns();
     let mail = MailServer::start(&MAILBOXES);
     let switch = Switch::new(mail.port("SUBMISSION_PORT"));
@@ -64,6 +69,7 @@ fn setup(extra: &str) -> Setup {
     );
     let path = dir.path().join("config.toml");
     std::fs::write(&path, config).unwrap();
+    prepare(&dir.path().join("storage"));
     let proxy = Proxy::start(&path, port);
     Setup {
         mail,
@@ -945,4 +951,61 @@ fn passphrase_mode_works_without_a_keyring() {
     let out = run(&["delete", "pass@keys.test"], &pass, None);
     assert_eq!(out.status.code(), Some(2));
     assert!(home.path().join("s/keys/pass@keys.test.pem").exists());
+}
+
+#[test]
+fn the_senders_own_certificate_from_the_key_store_is_added() {
+    let keys = tempfile::tempdir().unwrap();
+    let (key, cert) = (keys.path().join("me.key"), keys.path().join("me.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=me", "-days", "30",
+        ])
+        .args([
+            "-addext",
+            "subjectAltName=email:me@provider.test",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let s = setup_with("", |storage| {
+        std::fs::create_dir_all(storage.join("keys")).unwrap();
+        std::fs::copy(&cert, storage.join("keys/me@provider.test.pem")).unwrap();
+    });
+    let sent = message(
+        "to myself too",
+        "alice@rsa.test",
+        "nobody@ecdsa.test",
+        "Readable by the sender.\r\n",
+    );
+    let result = s.smtplib(&sent, "me@provider.test", &["alice@rsa.test"]);
+    assert_eq!(result["error"], Value::Null, "{result}");
+    let got = s.mail.fetch("alice@rsa.test", 1, WAIT);
+    assert_eq!(got.len(), 1, "{}", s.proxy.log());
+    assert_eq!(
+        decrypt(&got[0], "alice@rsa.test").unwrap(),
+        expected_inner(&sent)
+    );
+    // The sender's key opens the same copy.
+    let stored = keys.path().join("stored.eml");
+    std::fs::write(&stored, &got[0]).unwrap();
+    let out = Command::new("openssl")
+        .args(["cms", "-decrypt", "-binary", "-inform", "SMIME", "-in"])
+        .arg(&stored)
+        .arg("-recip")
+        .arg(&cert)
+        .arg("-inkey")
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, expected_inner(&sent));
 }

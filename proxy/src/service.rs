@@ -108,16 +108,30 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         }
         None => None,
     };
-    let intake = Arc::new(Intake::new(
-        spool.clone(),
-        sender_certificate,
-        EncryptOptions {
-            cipher: config.smime.cipher,
-            rsa_oaep: config.smime.rsa_oaep,
-        },
-    ));
-    let password = credentials::local_password(&config.smtp)?;
-    let upstream_password = credentials::upstream_password(&config.upstream)?;
+    let intake = Arc::new(
+        Intake::new(
+            spool.clone(),
+            sender_certificate,
+            EncryptOptions {
+                cipher: config.smime.cipher,
+                rsa_oaep: config.smime.rsa_oaep,
+            },
+        )
+        .with_key_store(&storage),
+    );
+    // Keyring calls block (D-Bus round trips): off the async runtime.
+    let (smtp_config, upstream_config) = (config.smtp.clone(), config.upstream.clone());
+    let (password, upstream_password) = tokio::task::spawn_blocking(move || {
+        Ok::<_, CredentialError>((
+            credentials::local_password(&smtp_config)?,
+            credentials::upstream_password(&upstream_config)?,
+        ))
+    })
+    .await
+    .map_err(|e| ServiceError::Storage {
+        path: storage.clone(),
+        source: std::io::Error::other(e),
+    })??;
     let relay = Arc::new(Relay::new(
         &config.upstream,
         upstream_password,

@@ -38,6 +38,9 @@ pub enum IntakeError {
 pub struct Intake {
     spool: Arc<Spool>,
     sender_certificate: Option<UsableCertificate>,
+    /// Where the user's own certificates are, for a sender without a
+    /// configured certificate (`keys generate` / `keys import`).
+    key_store: Option<std::path::PathBuf>,
     options: EncryptOptions,
 }
 
@@ -50,8 +53,33 @@ impl Intake {
         Self {
             spool,
             sender_certificate,
+            key_store: None,
             options,
         }
+    }
+
+    /// Uses the key store under `storage` for senders' own certificates.
+    pub fn with_key_store(mut self, storage: &std::path::Path) -> Self {
+        self.key_store = Some(storage.to_owned());
+        self
+    }
+
+    /// The sender's certificate: the configured one, else the key store's
+    /// for the envelope sender.
+    fn sender_certificate(&self, from: &str) -> Option<UsableCertificate> {
+        if let Some(configured) = &self.sender_certificate {
+            return Some(configured.clone());
+        }
+        let storage = self.key_store.as_ref()?;
+        let address = crate::dane::Address::parse(from).ok()?;
+        let certificate = crate::keys::KeyStore::open(storage)
+            .ok()?
+            .certificate(&address)
+            .ok()?;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        UsableCertificate::from_user_file(&certificate.to_der().ok()?, now).ok()
     }
 
     pub fn spool(&self) -> &Arc<Spool> {
@@ -136,7 +164,8 @@ impl Intake {
             .collect();
         let message = Message::from_file_prefix(file, len)?;
         let incoming = self.spool.incoming_for(id)?;
-        let plan = Plan::new(&message, recipients, self.sender_certificate.as_ref());
+        let sender = self.sender_certificate(&record.from);
+        let plan = Plan::new(&message, recipients, sender.as_ref());
         let mut copies = Vec::with_capacity(plan.copies.len());
         for (index, copy) in plan.copies.iter().enumerate() {
             let file = format!("{}.eml", index + 1);
