@@ -536,25 +536,11 @@ fn local_credentials_are_generated_once_and_kept_in_the_keyring() {
     )
     .unwrap();
     let script = format!(
-        "printf unlock | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1; \
-         {bin} credentials --config {cfg} && {bin} credentials --config {cfg}",
+        "{bin} credentials --config {cfg} && {bin} credentials --config {cfg}",
         bin = env!("CARGO_BIN_EXE_danemail"),
         cfg = config.display()
     );
-    let out = Command::new("dbus-run-session")
-        .args(["--", "sh", "-c", &script])
-        .env("HOME", home.path())
-        .env("XDG_DATA_HOME", home.path().join("data"))
-        .env("XDG_RUNTIME_DIR", home.path())
-        .env_remove("DBUS_SESSION_BUS_ADDRESS")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = in_keyring_session(home.path(), &script);
     let passwords: Vec<&str> = stdout
         .lines()
         .filter_map(|l| l.strip_prefix("password: "))
@@ -612,8 +598,7 @@ fn generated_key_is_sealed_by_the_keyring_and_decrypts() {
     )
     .unwrap();
     let script = format!(
-        "set -e; printf unlock | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1; \
-         D='{bin}'; C='{cfg}'; H='{home}'; \
+        "D='{bin}'; C='{cfg}'; H='{home}'; \
          $D keys generate --email me@keys.test --algorithm rsa3072 --config $C; \
          $D keys export-cert me@keys.test --config $C > $H/cert.pem; \
          openssl cms -encrypt -aes256 -binary -in {content} -out $H/msg.eml -outform SMIME $H/cert.pem; \
@@ -625,20 +610,7 @@ fn generated_key_is_sealed_by_the_keyring_and_decrypts() {
         home = home.path().display(),
         content = content.display(),
     );
-    let out = Command::new("dbus-run-session")
-        .args(["--", "sh", "-c", &script])
-        .env("HOME", home.path())
-        .env("XDG_DATA_HOME", home.path().join("data"))
-        .env("XDG_RUNTIME_DIR", home.path())
-        .env_remove("DBUS_SESSION_BUS_ADDRESS")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = in_keyring_session(home.path(), &script);
     assert_eq!(
         std::fs::read(home.path().join("out.txt")).unwrap(),
         std::fs::read(&content).unwrap(),
@@ -692,8 +664,7 @@ fn pkcs12_import_modern_and_legacy_and_wrong_password() {
     .unwrap();
     let h = home.path().display();
     let script = format!(
-        "set -e; printf unlock | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1; \
-         D='{bin}'; C='{cfg}'; cd '{h}'; \
+        "D='{bin}'; C='{cfg}'; cd '{h}'; \
          for who in modern legacy; do \
            openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=$who -addext subjectAltName=email:$who@keys.test \
              -keyout $who.key -out $who.pem -days 30 2>/dev/null; done; \
@@ -709,20 +680,7 @@ fn pkcs12_import_modern_and_legacy_and_wrong_password() {
         bin = env!("CARGO_BIN_EXE_danemail"),
         cfg = config.display(),
     );
-    let out = Command::new("dbus-run-session")
-        .args(["--", "sh", "-c", &script])
-        .env("HOME", home.path())
-        .env("XDG_DATA_HOME", home.path().join("data"))
-        .env("XDG_RUNTIME_DIR", home.path())
-        .env_remove("DBUS_SESSION_BUS_ADDRESS")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = in_keyring_session(home.path(), &script);
     assert!(stdout.contains("imported modern@keys.test"), "{stdout}");
     assert!(stdout.contains("imported legacy@keys.test"), "{stdout}");
     assert!(stdout.contains("wrong password"), "{stdout}");

@@ -127,16 +127,7 @@ impl KeyStore {
             }
         };
         let certificate = self_signed(&key, &address.original, algorithm, days)?;
-        let secret = self.secret(true)?;
-        let sealed =
-            key.private_key_to_pem_pkcs8_passphrase(Cipher::aes_256_cbc(), secret.as_bytes())?;
-        write_private(&self.dir.join(format!("{name}.key")), &sealed)?;
-        fs::write(self.dir.join(format!("{name}.pem")), certificate.to_pem()?)
-            .map_err(|e| store_error(&self.dir, e))?;
-        Ok(StoredKey {
-            address: address.original.clone(),
-            certificate,
-        })
+        self.store(address, &key, certificate)
     }
 
     /// Imports a PKCS#12 bundle (modern AES or legacy 3DES PBE); the
@@ -162,10 +153,24 @@ impl KeyStore {
             .next()
             .ok_or_else(|| KeyError::Import("the certificate names no e-mail address".into()))?;
         let address = Address::parse(&email).map_err(|e| KeyError::Import(e.to_string()))?;
-        let name = file_stem(&address);
-        if self.dir.join(format!("{name}.pem")).exists() {
+        if self
+            .dir
+            .join(format!("{}.pem", file_stem(&address)))
+            .exists()
+        {
             return Err(KeyError::Exists(address.original.clone()));
         }
+        self.store(&address, &key, certificate)
+    }
+
+    /// Seals and writes a key (never overwriting one) and its certificate.
+    fn store(
+        &self,
+        address: &Address,
+        key: &PKey<Private>,
+        certificate: X509,
+    ) -> Result<StoredKey, KeyError> {
+        let name = file_stem(address);
         let secret = self.secret(true)?;
         let sealed =
             key.private_key_to_pem_pkcs8_passphrase(Cipher::aes_256_cbc(), secret.as_bytes())?;
@@ -173,7 +178,7 @@ impl KeyStore {
         fs::write(self.dir.join(format!("{name}.pem")), certificate.to_pem()?)
             .map_err(|e| store_error(&self.dir, e))?;
         Ok(StoredKey {
-            address: address.original,
+            address: address.original.clone(),
             certificate,
         })
     }
