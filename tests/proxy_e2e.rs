@@ -529,12 +529,7 @@ fn local_credentials_are_generated_once_and_kept_in_the_keyring() {
     // A real Secret Service: gnome-keyring-daemon on a private D-Bus
     // session, with a throw-away HOME so no real keyring is touched.
     let home = tempfile::tempdir().unwrap();
-    let config = home.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!("[storage]\ndir = \"{}\"\n", home.path().join("s").display()),
-    )
-    .unwrap();
+    let config = home_config(home.path());
     let script = format!(
         "{bin} credentials --config {cfg} && {bin} credentials --config {cfg}",
         bin = env!("CARGO_BIN_EXE_danemail"),
@@ -585,12 +580,7 @@ fn walk_contains(dir: &std::path::Path, needle: &str) -> bool {
 fn generated_key_is_sealed_by_the_keyring_and_decrypts() {
     let home = tempfile::tempdir().unwrap();
     let storage = home.path().join("s");
-    let config = home.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!("[storage]\ndir = \"{}\"\n", storage.display()),
-    )
-    .unwrap();
+    let config = home_config(home.path());
     let content = home.path().join("content.txt");
     std::fs::write(
         &content,
@@ -656,12 +646,7 @@ fn generated_key_is_sealed_by_the_keyring_and_decrypts() {
 #[test]
 fn pkcs12_import_modern_and_legacy_and_wrong_password() {
     let home = tempfile::tempdir().unwrap();
-    let config = home.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!("[storage]\ndir = \"{}\"\n", home.path().join("s").display()),
-    )
-    .unwrap();
+    let config = home_config(home.path());
     let h = home.path().display();
     let script = format!(
         "D='{bin}'; C='{cfg}'; cd '{h}'; \
@@ -728,12 +713,7 @@ fn in_keyring_session(home: &std::path::Path, script: &str) -> String {
 #[test]
 fn a_published_generated_record_is_found_and_checked_and_a_new_key_is_a_mismatch() {
     let home = tempfile::tempdir().unwrap();
-    let config = home.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!("[storage]\ndir = \"{}\"\n", home.path().join("s").display()),
-    )
-    .unwrap();
+    let config = home_config(home.path());
     let bin = env!("CARGO_BIN_EXE_danemail");
     let cfg = config.display();
     let record = home.path().join("record.zone");
@@ -841,12 +821,7 @@ fn danemail_with_config(config: &std::path::Path, args: &[&str]) -> std::process
 #[test]
 fn passphrase_mode_works_without_a_keyring() {
     let home = tempfile::tempdir().unwrap();
-    let config = home.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!("[storage]\ndir = \"{}\"\n", home.path().join("s").display()),
-    )
-    .unwrap();
+    let config = home_config(home.path());
     let pass = support::secret_file(&home.path().join("pass"), "correct horse battery staple");
     let wrong = support::secret_file(&home.path().join("wrong"), "something else");
     let run = |args: &[&str], passfile: &std::path::Path, stdin: Option<&std::path::Path>| {
@@ -966,4 +941,12 @@ fn the_senders_own_certificate_from_the_key_store_is_added() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(out.stdout, expected_inner(&sent));
+}
+
+/// A config whose only setting is a storage dir (`s`) inside `home`.
+fn home_config(home: &std::path::Path) -> PathBuf {
+    let config = home.join("config.toml");
+    let text = format!("[storage]\ndir = \"{}\"\n", home.join("s").display());
+    std::fs::write(&config, text).unwrap();
+    config
 }
