@@ -46,6 +46,7 @@ async function axe(page, name) {
 }
 
 async function shot(page, name) {
+  await page.evaluate(() => document.querySelector(".toast")?.setAttribute("hidden", ""));
   await page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
 }
 
@@ -71,7 +72,21 @@ for (const scheme of ["light", "dark"]) {
       await page.waitForSelector(`${tid("app-state")}[data-state="paused"]`);
       if ((await page.textContent(tid("pause-toggle"))) !== "Resume sending") fail("pause toggle text");
     }
+    if (scenario === "trouble") {
+      await page.click(tid("use-port-smtp"));
+      await page.waitForTimeout(300);
+      if (await page.isVisible(tid("status-error"))) fail("use-port save failed");
+    }
+    // keyboard: arrows move along the nav
+    await page.focus(tid("nav-status"));
+    await page.keyboard.press("ArrowDown");
+    const next = await page.evaluate(() => document.activeElement?.getAttribute("data-testid"));
+    if (next !== "nav-recipients") fail(`arrow key in nav went to ${next}`);
     await page.click("details.guide summary");
+    // an engine event re-reads the view, keeping what was opened
+    await page.evaluate(() => window.__mockEmit({ kind: "status" }));
+    await page.waitForTimeout(400);
+    if (!(await page.$("details.guide[open]"))) fail("opened guide closed by an event");
     await shot(page, `status-${tag}`);
     await axe(page, `status ${tag}`);
 

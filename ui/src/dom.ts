@@ -54,12 +54,26 @@ export function replace(region: Element, ...children: Child[]): void {
   if (active && region.contains(active) && active !== region) {
     selector = focusSelector(active);
   }
+  // Keep disclosure widgets the person opened (matched by summary text).
+  const open = new Set(
+    [...region.querySelectorAll("details[open] > summary")].map((s) => detailsKey(s as HTMLElement)),
+  );
   region.replaceChildren();
   append(region, children);
+  if (open.size) {
+    region.querySelectorAll<HTMLElement>("details > summary").forEach((s) => {
+      if (open.has(detailsKey(s))) (s.parentElement as HTMLDetailsElement).open = true;
+    });
+  }
   if (selector) {
     const again = region.querySelector<HTMLElement>(selector);
     if (again) again.focus({ preventScroll: true });
   }
+}
+
+function detailsKey(summary: HTMLElement): string {
+  const scope = summary.closest<HTMLElement>("[data-queue-id],[data-address]");
+  return `${scope?.dataset.queueId ?? scope?.dataset.address ?? ""}|${summary.textContent ?? ""}`;
 }
 
 function focusSelector(el: HTMLElement): string | null {
@@ -83,7 +97,7 @@ export function sr(text: string): HTMLSpanElement {
 /** A glyph next to a state word (the word always carries the meaning). */
 export function glyph(state: string): HTMLSpanElement {
   const g: Record<string, string> = {
-    ok: "✓", good: "✓", encrypt: "🔒", delivered: "✓", listening: "✓",
+    ok: "✓", good: "✓", encrypt: "✓", delivered: "✓", listening: "✓",
     attention: "!", neutral: "•", plaintext: "✉", queued: "…", retrying: "↻", tempfail: "↻",
     error: "✕", bad: "✕", refuse: "✕", bounced: "✕", refused: "✕", failed: "✕", problem: "!",
     paused: "Ⅱ", "not-run": "–", checking: "…",

@@ -40,7 +40,7 @@ setAnnouncer((msg) => {
   toast.textContent = msg;
   toast.hidden = false;
   window.clearTimeout(toastTimer);
-  toastTimer = window.setTimeout(() => (toast.hidden = true), 4000);
+  toastTimer = window.setTimeout(() => (toast.hidden = true), 3000);
 });
 
 function drawNav(): void {
@@ -91,6 +91,7 @@ async function show(id: ViewId, focusHeading: boolean): Promise<void> {
   document.body.dataset.view = current.id;
   if (location.hash !== `#${current.id}`) history.replaceState(null, "", `#${current.id}`);
   drawNav();
+  toast.hidden = true;
   const title = h("h2", { id: "view-title", tabindex: "-1" }, current.title);
   const root = h("div", { class: "view", "data-view": current.id });
   replace(mainEl, title, root);

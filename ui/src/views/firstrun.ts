@@ -93,7 +93,7 @@ export function firstRun(root: HTMLElement, done: () => Promise<void>): Promise<
             h("p", null, "Senders look your certificate up in DNS, the internet's directory of names. Whoever runs your domain (your DNS host) can add the record below. Your domain also needs DNSSEC switched on: a signature that proves the record really comes from your domain. Many DNS hosts have a one-click switch for it."),
             h("p", { class: "muted" }, "You can do this later; DNS changes can take an hour to show."),
           ),
-          key ? await recordPanel(key, "h3") : h("p", { class: "card" }, "You have no key yet, so there is nothing to publish. You can make one later under “Your keys”."),
+          key ? await recordPanel(key, "h3", false) : h("p", { class: "card" }, "You have no key yet, so there is nothing to publish. You can make one later under “Your keys”."),
           nav(nextBtn()),
         );
       } else {

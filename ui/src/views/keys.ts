@@ -135,7 +135,7 @@ function statusBox(sc: SelfCheckView): HTMLElement {
 
 /** The record to publish for one key, with copy buttons, "Check
  * publication" and "Export certificate…". Used by Keys and the wizard. */
-export async function recordPanel(k: KeyView, heading: "h2" | "h3"): Promise<HTMLElement> {
+export async function recordPanel(k: KeyView, heading: "h2" | "h3", intro = true): Promise<HTMLElement> {
   const sub = heading === "h2" ? "h3" : "h4";
   const perr = errorBox("record-error");
   const slot = h("div", { class: "record-status-slot", "aria-live": "polite" });
@@ -192,7 +192,7 @@ export async function recordPanel(k: KeyView, heading: "h2" | "h3"): Promise<HTM
     "section",
     { class: "card record-panel", "data-address": k.address, "aria-labelledby": "record-h" },
     h(heading, { id: "record-h", tabindex: "-1" }, `Publish your certificate for ${k.address}`),
-    h("p", null, "Senders find your certificate in your domain's DNS. Add this record to the DNS zone of your domain, at your DNS host. The zone must be signed with DNSSEC, so that senders can tell the record is genuine."),
+    intro && h("p", null, "Senders find your certificate in your domain's DNS. Add this record to the DNS zone of your domain, at your DNS host. The zone must be signed with DNSSEC, so that senders can tell the record is genuine."),
     h("p", { class: "muted small" }, `${k.algorithm} · expires ${k.expires} · certificate SHA-256 `, h("code", { class: "hex" }, k.certificate_sha256)),
     recordBody,
     h(sub, null, "Is it published?"),
@@ -234,9 +234,9 @@ export function generateForm(heading: "h2" | "h3", done: (k: KeyView) => Promise
   const email = h("input", { id: "key-email", testid: "key-email", type: "email", autocomplete: "email", spellcheck: "false", required: true });
   const alg = h(
     "select",
-    { id: "key-algorithm", testid: "key-algorithm" },
-    h("option", { value: "rsa3072", selected: true }, "RSA 3072 — works with every mail program"),
-    h("option", { value: "p256" }, "EC P-256 — smaller; some mail programs cannot read it"),
+    { id: "key-algorithm", testid: "key-algorithm", "aria-describedby": "key-algorithm-hint" },
+    h("option", { value: "rsa3072", selected: true }, "RSA 3072 (works everywhere)"),
+    h("option", { value: "p256" }, "EC P-256 (smaller)"),
   );
   const btn = h("button", { type: "submit", class: "btn primary", testid: "key-generate" }, "Make key");
   return h(
@@ -266,7 +266,13 @@ export function generateForm(heading: "h2" | "h3", done: (k: KeyView) => Promise
     h(heading, { id: "gen-h" }, "Make a new key"),
     h("p", { class: "muted small" }, "DANE Mail makes a key and a certificate for your address and keeps them on this computer."),
     h("div", { class: "field" }, h("label", { for: "key-email" }, "Your email address"), email),
-    h("div", { class: "field" }, h("label", { for: "key-algorithm" }, "Key type"), alg),
+    h(
+      "div",
+      { class: "field" },
+      h("label", { for: "key-algorithm" }, "Key type"),
+      alg,
+      h("p", { class: "hint", id: "key-algorithm-hint" }, "RSA 3072 works with every mail program. EC P-256 is smaller, but some mail programs cannot read it yet."),
+    ),
     h("div", { class: "row" }, btn),
     ferr.el,
   );
