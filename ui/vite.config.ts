@@ -2,7 +2,7 @@ import { defineConfig } from "vite";
 
 // Tauri loads dist/ from disk: relative asset paths, no source maps,
 // nothing fetched at run time. `npm run mock` serves mock/index.html,
-// which stands the engine in with fixture data (see mock/README.md).
+// which stands the engine in with fixture data (see README.md).
 export default defineConfig({
   base: "./",
   clearScreen: false,

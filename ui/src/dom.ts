@@ -101,6 +101,7 @@ export function glyph(state: string): HTMLSpanElement {
     attention: "!", neutral: "•", plaintext: "✉", queued: "…", retrying: "↻", tempfail: "↻",
     error: "✕", bad: "✕", refuse: "✕", bounced: "✕", refused: "✕", failed: "✕", problem: "!",
     paused: "Ⅱ", "not-run": "–", checking: "…",
+    reachable: "✓", unreachable: "✕", "not-configured": "–", unknown: "?",
   };
   return h("span", { class: "glyph", "aria-hidden": "true" }, g[state] ?? "•");
 }
