@@ -549,17 +549,51 @@ fn local_credentials_are_generated_once_and_kept_in_the_keyring() {
         "password found in a file"
     );
 
-    // No Secret Service (no session bus): a clear error naming the way out.
-    let out = Command::new(env!("CARGO_BIN_EXE_danemail"))
-        .args(["credentials", "--config"])
-        .arg(&config)
-        .env("HOME", home.path())
-        .env_remove("DBUS_SESSION_BUS_ADDRESS")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("[smtp] password_file"), "{stderr}");
+    // No Secret Service (no session bus): the first start still works —
+    // the password is generated into an owner-only file under the storage
+    // dir, said where, and kept from then on.
+    let bare = tempfile::tempdir().unwrap();
+    let config = home_config(bare.path());
+    let credentials = || {
+        Command::new(env!("CARGO_BIN_EXE_danemail"))
+            .args(["credentials", "--config"])
+            .arg(&config)
+            .env("HOME", bare.path())
+            .env_remove("DBUS_SESSION_BUS_ADDRESS")
+            .output()
+            .unwrap()
+    };
+    let first = credentials();
+    let stdout = String::from_utf8_lossy(&first.stdout).into_owned();
+    assert!(
+        first.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let file = bare.path().join("s/smtp-password");
+    assert!(
+        stdout.contains(&format!("stored in: the file {}", file.display())),
+        "{stdout}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let again = String::from_utf8_lossy(&credentials().stdout).into_owned();
+    let password = |out: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix("password: "))
+            .map(str::to_owned)
+    };
+    assert_eq!(
+        password(&stdout),
+        password(&again),
+        "kept, not generated again"
+    );
 }
 
 fn walk_contains(dir: &std::path::Path, needle: &str) -> bool {

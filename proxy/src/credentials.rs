@@ -22,12 +22,84 @@ pub enum CredentialError {
     NoUpstreamPassword { account: String },
 }
 
+/// The local password and where it lives (the window says so).
+#[derive(Debug, Clone)]
+pub struct LocalPassword {
+    pub password: String,
+    pub storage: PasswordStorage,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PasswordStorage {
+    /// `[smtp] password_file`, as configured.
+    Configured(std::path::PathBuf),
+    /// The OS keyring.
+    Keyring,
+    /// No keyring on this machine: an owner-only file under the storage dir.
+    File(std::path::PathBuf),
+}
+
+impl std::fmt::Display for PasswordStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Configured(path) => {
+                write!(f, "the file {} ([smtp] password_file)", path.display())
+            }
+            Self::Keyring => f.write_str("the OS keyring"),
+            Self::File(path) => write!(
+                f,
+                "the file {} (readable only by you; this machine has no OS keyring)",
+                path.display()
+            ),
+        }
+    }
+}
+
+/// The file the local password goes to when there is no keyring.
+pub const LOCAL_PASSWORD_FILE: &str = "smtp-password";
+
 /// The password mail clients use with `[smtp] username`: from the password
 /// file, else from the keyring, generated and stored there on first use.
-pub fn local_password(config: &SmtpConfig) -> Result<String, CredentialError> {
+/// Where no keyring works (a headless Linux without a Secret Service) it is
+/// generated into `<storage>/smtp-password`, mode 600, so that the first
+/// start works on any machine; once that file exists it is used first, so
+/// the password stays the same when a keyring appears later.
+pub fn local_password(
+    config: &SmtpConfig,
+    storage: &Path,
+) -> Result<LocalPassword, CredentialError> {
     if let Some(path) = &config.password_file {
-        return read_secret_file(path);
+        return Ok(LocalPassword {
+            password: read_secret_file(path)?,
+            storage: PasswordStorage::Configured(path.clone()),
+        });
     }
+    let fallback = storage.join(LOCAL_PASSWORD_FILE);
+    if fallback.exists() {
+        return Ok(LocalPassword {
+            password: read_secret_file(&fallback)?,
+            storage: PasswordStorage::File(fallback),
+        });
+    }
+    match keyring_password(config) {
+        Ok(password) => Ok(LocalPassword {
+            password,
+            storage: PasswordStorage::Keyring,
+        }),
+        Err(CredentialError::Keyring { why, .. }) => {
+            let password = generate_password();
+            write_secret_file(&fallback, &password)?;
+            tracing::warn!(file = %fallback.display(), keyring = %why, "no OS keyring: the local SMTP password was generated into an owner-only file");
+            Ok(LocalPassword {
+                password,
+                storage: PasswordStorage::File(fallback),
+            })
+        }
+        Err(other) => Err(other),
+    }
+}
+
+fn keyring_password(config: &SmtpConfig) -> Result<String, CredentialError> {
     let entry = keyring_entry(&format!("smtp:{}", config.username), "[smtp] password_file")?;
     match entry.get_password() {
         Ok(password) => Ok(password),
@@ -47,6 +119,29 @@ pub fn local_password(config: &SmtpConfig) -> Result<String, CredentialError> {
             key: "[smtp] password_file",
         }),
     }
+}
+
+/// Creates `path` readable by its owner only (never replacing a file).
+fn write_secret_file(path: &Path, secret: &str) -> Result<(), CredentialError> {
+    use std::io::Write;
+    let bad = |e: std::io::Error| CredentialError::File {
+        path: path.display().to_string(),
+        why: e.to_string(),
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(bad)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(bad)?;
+    file.write_all(format!("{secret}\n").as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(bad)
 }
 
 /// The provider password, if `[upstream] username` is set.
@@ -165,5 +260,18 @@ mod tests {
             .to_string()
             .contains("empty"));
         assert_eq!(generate_password().len(), 24);
+    }
+
+    #[test]
+    fn fallback_password_file_is_owner_only_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(LOCAL_PASSWORD_FILE);
+        write_secret_file(&path, "abc").unwrap();
+        assert!(write_secret_file(&path, "other").is_err(), "never replaced");
+        assert_eq!(read_secret_file(&path).unwrap(), "abc");
+        let config = SmtpConfig::default();
+        let found = local_password(&config, dir.path()).unwrap();
+        assert_eq!(found.password, "abc");
+        assert_eq!(found.storage, PasswordStorage::File(path));
     }
 }

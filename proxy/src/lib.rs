@@ -13,6 +13,7 @@ pub mod config;
 pub mod credentials;
 pub mod dane;
 pub mod dns;
+pub mod events;
 pub mod keys;
 pub mod ldap;
 pub mod listener;

@@ -12,43 +12,27 @@ use super::args::{OutboxCommand, UpstreamCommand};
 use super::EXIT_OK;
 
 pub async fn run(config: Config) -> anyhow::Result<u8> {
-    service::run(config, shutdown_signal()).await?;
+    service::run(config, service::shutdown_signal()).await?;
     Ok(EXIT_OK)
 }
 
-/// SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let Ok(mut term) = signal(SignalKind::terminate()) else {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
-}
-
 pub fn credentials(config: Config) -> anyhow::Result<u8> {
-    let password = credentials::local_password(&config.smtp)?;
-    let storage = config.storage.resolved_dir();
+    let storage = config
+        .storage
+        .resolved_dir()
+        .context("no storage directory: set [storage] dir")?;
+    let password = credentials::local_password(&config.smtp, &storage)?;
     println!(
         "server:   {} (SMTP submission; STARTTLS offered)",
         config.smtp.listen
     );
     println!("username: {}", config.smtp.username);
-    println!("password: {password}");
-    if let Some(dir) = storage {
-        println!(
-            "tls CA:   {} (import to trust the local certificate)",
-            dir.join("tls").join("ca.pem").display()
-        );
-    }
+    println!("password: {}", password.password);
+    println!("stored in: {}", password.storage);
+    println!(
+        "tls CA:   {} (import to trust the local certificate)",
+        storage.join("tls").join("ca.pem").display()
+    );
     Ok(EXIT_OK)
 }
 

@@ -31,6 +31,10 @@ pub struct Diagnosis {
     /// `None` when lookups can be trusted; else one line saying why not and
     /// what to change.
     pub problem: Option<String>,
+    /// The first thing found wrong, alone (for the window's verdict line).
+    pub finding: Option<String>,
+    /// What to change, alone (for the window's advice line).
+    pub advice: Option<String>,
 }
 
 /// Probes every server of `resolver` and validates the root keys.
@@ -115,7 +119,12 @@ pub async fn diagnose(resolver: &SecureResolver, query_timeout: Duration) -> Dia
             advice(first)
         )
     });
-    Diagnosis { checks, problem }
+    Diagnosis {
+        checks,
+        problem,
+        finding: problems.first().cloned(),
+        advice: problems.first().map(|first| advice(first).to_owned()),
+    }
 }
 
 /// The clock is sane when it lies inside the validity of the root DNSKEY

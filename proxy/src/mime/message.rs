@@ -165,6 +165,13 @@ impl Message {
         self.addresses("From", HeaderName::From)
     }
 
+    /// The Subject, decoded (RFC 2047), for the user's own activity view.
+    pub fn subject(&self) -> Option<String> {
+        let field = self.fields_named("Subject").next()?;
+        let parsed = MessageParser::new().parse_headers(field)?;
+        parsed.subject().map(str::to_owned)
+    }
+
     fn addresses(&self, name: &str, header: HeaderName<'static>) -> Vec<String> {
         let mut out = Vec::new();
         for field in self.fields_named(name) {

@@ -34,6 +34,15 @@ pub enum IntakeError {
     Io(#[from] std::io::Error),
 }
 
+/// What the client is told 250 about: the new id, and what the user's
+/// own views show of the message.
+#[derive(Debug, Clone)]
+pub struct Receipt {
+    pub id: String,
+    pub subject: Option<String>,
+    pub size: u64,
+}
+
 /// Turns received messages into queued entries.
 pub struct Intake {
     spool: Arc<Spool>,
@@ -90,15 +99,17 @@ impl Intake {
     /// (malformed mail is refused now, not bounced later), then appends the
     /// envelope and decisions to the message file and commits it as one
     /// file. Planning and encryption follow in [`Self::plan_received`].
-    /// Returns the id. Blocking.
+    /// Blocking.
     pub fn receive(
         &self,
         incoming: Incoming,
         from: &str,
         recipients: &[(String, Decision)],
-    ) -> Result<String, IntakeError> {
+    ) -> Result<Receipt, IntakeError> {
         let message_path = incoming.dir.join(MESSAGE_FILE);
-        Message::from_file(File::open(&message_path)?)?;
+        let file = File::open(&message_path)?;
+        let size = file.metadata()?.len();
+        let subject = Message::from_file(file)?.subject();
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -124,7 +135,7 @@ impl Intake {
         let id = record.id.clone();
         self.spool
             .commit_received(incoming, MESSAGE_FILE, &record)?;
-        Ok(id)
+        Ok(Receipt { id, subject, size })
     }
 
     /// Plans a received message into its copies (a queued entry) and

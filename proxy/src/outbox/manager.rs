@@ -10,49 +10,19 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use tokio::sync::{broadcast, Notify};
 
 use super::dsn::{self, Failure};
 use super::intake::{Intake, IntakeError};
 use super::spool::{CopyEntry, Entry, RecipientState, Spool, SpoolError, Status};
 use crate::config::OutboxConfig;
+use crate::events::{Event, Events};
 use crate::relay::{Outcome, Relay};
 
 /// Longest sleep between queue scans.
 const RESCAN: Duration = Duration::from_secs(30);
-
-/// What the UI and the log hear about.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
-    Queued {
-        id: String,
-        recipients: usize,
-    },
-    Delivered {
-        id: String,
-        recipient: String,
-    },
-    Deferred {
-        id: String,
-        recipient: String,
-        detail: String,
-        next_attempt: u64,
-    },
-    Bounced {
-        id: String,
-        recipient: String,
-        detail: String,
-    },
-    Finished {
-        id: String,
-    },
-    /// The periodic check of the user's own SMIMEA (`publish::check`).
-    SelfCheck {
-        address: String,
-        status: String,
-        detail: String,
-    },
-}
 
 /// The delivery agent.
 pub struct Outbox {
@@ -62,7 +32,9 @@ pub struct Outbox {
     config: OutboxConfig,
     hostname: String,
     wake: Arc<Notify>,
-    events: broadcast::Sender<Event>,
+    events: Events,
+    /// Delivery paused by the user: mail is still accepted and planned.
+    paused: AtomicBool,
 }
 
 impl Outbox {
@@ -71,8 +43,8 @@ impl Outbox {
         relay: Arc<Relay>,
         config: OutboxConfig,
         hostname: String,
+        events: Events,
     ) -> Self {
-        let (events, _) = broadcast::channel(1024);
         Self {
             spool: intake.spool().clone(),
             intake,
@@ -81,6 +53,7 @@ impl Outbox {
             hostname,
             wake: Arc::new(Notify::new()),
             events,
+            paused: AtomicBool::new(false),
         }
     }
 
@@ -89,8 +62,16 @@ impl Outbox {
         self.wake.clone()
     }
 
-    pub fn events(&self) -> broadcast::Sender<Event> {
-        self.events.clone()
+    /// Pauses or resumes delivery; a resume delivers what is due at once.
+    pub fn set_paused(&self, paused: bool) {
+        self.paused.store(paused, Ordering::SeqCst);
+        if !paused {
+            self.wake.notify_one();
+        }
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::SeqCst)
     }
 
     /// Delivers until `shutdown` fires; an attempt under way finishes first.
@@ -130,6 +111,9 @@ impl Outbox {
                 Ok(Err(e)) => tracing::error!(%id, error = %e, "planning failed; will retry"),
                 Err(e) => tracing::error!(%id, error = %e, "planning task failed; will retry"),
             }
+        }
+        if self.is_paused() {
+            return None;
         }
         let mut next: Option<u64> = None;
         for id in self.spool.ids() {

@@ -18,7 +18,8 @@ use super::reply::Reply;
 use super::session::{Session, SessionConfig, Step};
 use crate::config::SmtpConfig;
 use crate::dane::{Action, DaneLookup};
-use crate::outbox::{Event, Intake, IntakeError, MESSAGE_FILE};
+use crate::events::{DecidedRecipient, Event, Events};
+use crate::outbox::{Intake, IntakeError, MESSAGE_FILE};
 
 /// Bytes read from a client per call.
 const READ_CHUNK: usize = 64 * 1024;
@@ -51,13 +52,21 @@ pub async fn bind(config: &SmtpConfig) -> Result<TcpListener, ServerError> {
         })
 }
 
+fn decided(address: &str, decision: &crate::dane::Decision) -> DecidedRecipient {
+    DecidedRecipient {
+        address: address.to_owned(),
+        decision: decision.action.name(),
+        reason: decision.reason.clone(),
+    }
+}
+
 /// Everything a connection needs, shared.
 pub struct Context {
     pub session: SessionConfig,
     pub lookup: DaneLookup,
     pub intake: Arc<Intake>,
     pub outbox_wake: Arc<Notify>,
-    pub events: broadcast::Sender<Event>,
+    pub events: Events,
     pub tls: Option<TlsAcceptor>,
     pub max_connections: usize,
     pub command_timeout: Duration,
@@ -212,6 +221,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                         reason = %decision.reason,
                         "recipient"
                     );
+                    if !matches!(decision.action, Action::Encrypt(_) | Action::Plaintext) {
+                        let _ = context
+                            .events
+                            .send(Event::Held(decided(&address.original, &decision)));
+                    }
                     let reply = session.recipient_decided(&address, decision);
                     self.reply(&reply);
                 }
@@ -303,7 +317,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let queued =
             tokio::task::spawn_blocking(move || intake.receive(incoming, &from, &recipients)).await;
         match queued {
-            Ok(Ok(id)) => {
+            Ok(Ok(receipt)) => {
+                let id = receipt.id;
                 for (recipient, decision) in &envelope.recipients {
                     tracing::info!(
                         %id,
@@ -313,9 +328,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                         "queued"
                     );
                 }
-                let _ = context.events.send(Event::Queued {
+                let _ = context.events.send(Event::Accepted {
                     id: id.clone(),
-                    recipients: envelope.recipients.len(),
+                    from: envelope.from.clone(),
+                    subject: receipt.subject,
+                    size: receipt.size,
+                    recipients: envelope
+                        .recipients
+                        .iter()
+                        .map(|(address, decision)| decided(address, decision))
+                        .collect(),
                 });
                 context.outbox_wake.notify_one();
                 Ok(Reply::new(250, "2.0.0", format!("Queued as {id}")))
