@@ -119,16 +119,6 @@ fn headless(config: Config) -> ExitCode {
 }
 
 fn gui(args: Args, config: Config, config_path: Option<PathBuf>) -> ExitCode {
-    // The engine runs on Tauri's tokio runtime, started before the window so
-    // that the first status the window reads is real.
-    let engine = match tauri::async_runtime::block_on(Engine::start(config, config_path.clone())) {
-        Ok(engine) => engine,
-        Err(e) => {
-            eprintln!("danemail-app: cannot start the service: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-
     // Autostart starts the app hidden, with the same configuration file.
     let mut autostart_args = vec!["--hidden".to_owned()];
     if let (Some(path), true) = (&config_path, args.config.is_some()) {
@@ -151,10 +141,21 @@ fn gui(args: Args, config: Config, config_path: Option<PathBuf>) -> ExitCode {
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_clipboard_manager::init())
-        .manage(engine.clone())
         .invoke_handler(commands::handler())
         .setup(move |app| {
             let handle = app.handle().clone();
+            // Started here, after the single-instance plugin: a second
+            // launch exits before it touches ports or the outbox. On
+            // Tauri's tokio runtime; the window's first command runs after
+            // setup returns, so it finds the engine.
+            let engine = match tauri::async_runtime::block_on(Engine::start(config, config_path)) {
+                Ok(engine) => engine,
+                Err(e) => {
+                    cannot_start(&handle, &e.to_string());
+                    return Ok(());
+                }
+            };
+            app.manage(engine.clone());
             app.manage(Shell::new());
             tray::install(&handle, &engine);
             events::spawn_forwarder(handle.clone(), engine.clone());
@@ -171,7 +172,9 @@ fn gui(args: Args, config: Config, config_path: Option<PathBuf>) -> ExitCode {
         })
         .on_window_event(|window, event| {
             let app = window.app_handle();
-            events::on_window_event(app, &app.state::<Engine>(), event);
+            if let Some(engine) = app.try_state::<Engine>() {
+                events::on_window_event(app, &engine, event);
+            }
             if let WindowEvent::CloseRequested { api, .. } = event {
                 if window.label() == MAIN_WINDOW {
                     // The service keeps running; the tray or a second
@@ -190,7 +193,7 @@ fn gui(args: Args, config: Config, config_path: Option<PathBuf>) -> ExitCode {
         }
     };
 
-    app.run(|handle, event| match event {
+    let code = app.run_return(|handle, event| match event {
         // The last window closing (or hiding) is not the end: Quit is.
         RunEvent::ExitRequested {
             code: None, api, ..
@@ -198,10 +201,25 @@ fn gui(args: Args, config: Config, config_path: Option<PathBuf>) -> ExitCode {
         RunEvent::Exit => {
             // Quit drained the engine already; this covers any other way
             // out (stop is idempotent).
-            let engine = handle.state::<Engine>().inner().clone();
-            tauri::async_runtime::block_on(engine.stop());
+            if let Some(engine) = handle.try_state::<Engine>() {
+                let engine = engine.inner().clone();
+                tauri::async_runtime::block_on(engine.stop());
+            }
         }
         _ => {}
     });
-    ExitCode::SUCCESS
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+/// The engine could not start (e.g. no storage directory): say so on stderr
+/// and in a dialog, then exit when the dialog is closed.
+fn cannot_start(app: &tauri::AppHandle, error: &str) {
+    use tauri_plugin_dialog::{DialogExt as _, MessageDialogKind};
+    eprintln!("danemail-app: cannot start the service: {error}");
+    let app = app.clone();
+    app.dialog()
+        .message(format!("DANE Mail cannot start.\n\n{error}"))
+        .title("DANE Mail")
+        .kind(MessageDialogKind::Error)
+        .show(move |_| app.exit(1));
 }
