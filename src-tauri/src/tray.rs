@@ -24,7 +24,7 @@ const COPY_LDAP: &str = "copy-ldap";
 const QUIT: &str = "quit";
 
 /// The longest status line in the menu; the window has the whole sentence.
-const STATUS_CHARS: usize = 80;
+const STATUS_CHARS: usize = 64;
 
 /// Icons for light panels (a dark glyph) and dark panels (a light glyph),
 /// rendered by icons/make.sh from icons/source.svg.
