@@ -2,6 +2,7 @@
 # Builds DANE Mail artefacts. Progress goes to stderr; the LAST line of
 # stdout is the absolute path of what was built.
 #
+#   installers/build.sh ui              the UI alone (ui/dist)
 #   installers/build.sh app [--debug]   the UI (ui/dist) and the desktop app
 #
 # Later: deb, appimage, … (one case each below).
@@ -53,6 +54,11 @@ build_app() {
 target=$1
 shift
 case "$target" in
+ui)
+	# The UI alone (ui/dist): what compiling src-tauri embeds.
+	build_ui
+	echo "$root/ui/dist"
+	;;
 app)
 	profile=release
 	for arg in "$@"; do

@@ -15,11 +15,27 @@ packages=(
     swaks libnet-ssleay-perl python3       # real SMTP clients
     ldap-utils                             # ldapsearch, a real LDAP client
     iproute2
+    # The desktop app: its build (webkit2gtk, the tray library) and its
+    # end-to-end tests in a real window (Xvfb, WebKitWebDriver, xdotool,
+    # python3-xlib for a window manager's close request).
+    libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev librsvg2-bin
+    webkit2gtk-driver xvfb xdotool python3-xlib
 )
+# The UI's build (Vite + TypeScript) needs Node.js with npm; the machine's
+# own (e.g. nodesource, which bundles npm) is kept when there is one.
+command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
 done
+install_tauri_driver() {
+    # tauri-driver (WebDriver in front of WebKitWebDriver) from crates.io.
+    local root="$HOME/.cache/danemail/tools"
+    [[ -x "$root/bin/tauri-driver" ]] && return 0
+    echo "installing tauri-driver 2.1.0 into $root" >&2
+    cargo install --locked --quiet tauri-driver --version 2.1.0 --root "$root"
+}
+trap install_tauri_driver EXIT
 ((${#missing[@]})) || exit 0
 echo "installing: ${missing[*]}" >&2
 sudo=""

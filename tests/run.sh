@@ -7,6 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tests/install-deps.sh
+# The desktop app embeds ui/dist at compile time.
+bash installers/build.sh ui >/dev/null
 # A fixed build cache so repeated runs (and CI) do not rebuild the world.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/danemail/target}"
 log=$(mktemp)

@@ -129,7 +129,7 @@ impl Proxy {
             .append(true)
             .open(&self.log)
             .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_danemail"))
+        let child = Command::new(super::danemail_bin())
             .arg("run")
             .arg("--config")
             .arg(&self.config)

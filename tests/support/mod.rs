@@ -238,9 +238,18 @@ pub fn secret_file(path: &Path, secret: &str) -> PathBuf {
     path.to_owned()
 }
 
+/// The `danemail` CLI cargo built for these tests (only the engine
+/// package's tests have it).
+pub fn danemail_bin() -> PathBuf {
+    match option_env!("CARGO_BIN_EXE_danemail") {
+        Some(path) => PathBuf::from(path),
+        None => panic!("the danemail CLI is built only for the danemail package's tests"),
+    }
+}
+
 /// Runs the `danemail` binary built for these tests.
 pub fn danemail(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_danemail"))
+    Command::new(danemail_bin())
         .args(args)
         .env_remove("RUST_LOG")
         .output()
