@@ -4,6 +4,11 @@
 #
 #   installers/build.sh ui              the UI alone (ui/dist)
 #   installers/build.sh app [--debug]   the UI (ui/dist) and the desktop app
+#   installers/build.sh run [ARGS...]   builds the app, then runs it (the
+#                                       README's first command; without a
+#                                       display it runs the headless service)
+#
+# Installs the Debian packages the build needs first (tests/install-deps.sh --build).
 #
 # Later: deb, appimage, … (one case each below).
 set -eu
@@ -12,7 +17,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/danemail/target}"
 
 usage() {
-	echo "usage: $0 app [--debug]" >&2
+	echo "usage: $0 ui | app [--debug] | run [APP ARGS...]" >&2
 	exit 2
 }
 
@@ -53,7 +58,13 @@ build_app() {
 [ $# -ge 1 ] || usage
 target=$1
 shift
+bash "$root/tests/install-deps.sh" --build >&2
 case "$target" in
+run)
+	bin=$(build_app release | tail -n 1)
+	log "starting $bin"
+	exec "$bin" "$@"
+	;;
 ui)
 	# The UI alone (ui/dist): what compiling src-tauri embeds.
 	build_ui

@@ -126,7 +126,8 @@ const VIEWS: [&str; 5] = ["status", "recipients", "activity", "keys", "settings"
 async fn look(app: &AppSession, name: &str, failures: &mut Vec<String>) {
     // Interactions scroll; a picture of a view starts at its top.
     app.eval("document.scrollingElement.scrollTo(0, 0); document.querySelector('main')?.scrollTo?.(0, 0); return true").await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // WebKit paints a moment after the DOM settles.
+    tokio::time::sleep(Duration::from_millis(800)).await;
     app.screenshot(name).await;
     for violation in app.axe().await {
         failures.push(format!("{name}: {violation}"));
@@ -417,12 +418,14 @@ async fn the_app_shows_verdicts_follows_messages_and_manages_keys_and_settings()
 async fn every_view_in_dark_mode_is_readable_and_accessible() {
     let _serial = SERIAL.lock().await;
     let fixture = fixture();
-    std::fs::create_dir_all(fixture.dir.path().join("storage")).unwrap();
-    std::fs::write(fixture.dir.path().join("storage/first-run-done"), b"").unwrap();
     let desktop = Desktop::start();
     let args = fixture.args();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let app = AppSession::launch(&desktop, &args, &[("GTK_THEME", "Adwaita:dark")]).await;
+    app.find("firstrun-skip").await;
+    let mut a11y = Vec::new();
+    look(&app, "first-run-dark", &mut a11y).await;
+    app.click("firstrun-skip").await;
     app.find("nav-status").await;
     let dark = app
         .eval("return window.matchMedia('(prefers-color-scheme: dark)').matches")
@@ -455,10 +458,8 @@ async fn every_view_in_dark_mode_is_readable_and_accessible() {
 /// Asks the window manager's way: a WM_DELETE_WINDOW client message, as the
 /// title bar's close button sends (Xvfb has no window manager).
 fn close_window(desktop: &Desktop, window: &str) {
-    let script = repo_root().join("tests/support/wm-close.py");
-    // Debian's interpreter: python3-xlib is a Debian package (a pyenv
-    // python3 earlier on PATH would not see it).
-    let out = Command::new("/usr/bin/python3")
+    let script = repo_root().join("src-tauri/scripts/wm-close.py");
+    let out = Command::new("python3")
         .arg(&script)
         .arg(window)
         .envs(&desktop.env)

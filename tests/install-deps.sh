@@ -4,6 +4,11 @@
 # headers for the openssl crate. Needs root or sudo when something is missing.
 set -euo pipefail
 
+# --build: only what building the app needs (the README's first command).
+build_packages=(
+    openssl libssl-dev pkg-config
+    libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev
+)
 packages=(
     nsd ldnsutils                    # signed fixture zones, served
     bind9-dnsutils unbound unbound-host  # delv and unbound: the oracles
@@ -16,18 +21,31 @@ packages=(
     ldap-utils                             # ldapsearch, a real LDAP client
     iproute2
     # The desktop app: its build (webkit2gtk, the tray library) and its
-    # end-to-end tests in a real window (Xvfb, WebKitWebDriver, xdotool,
-    # python3-xlib for a window manager's close request).
+    # end-to-end tests in a real window (Xvfb, WebKitWebDriver, xdotool).
     libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev librsvg2-bin
-    webkit2gtk-driver xvfb xdotool python3-xlib
+    webkit2gtk-driver xvfb xdotool
 )
 # The UI's build (Vite + TypeScript) needs Node.js with npm; the machine's
 # own (e.g. nodesource, which bundles npm) is kept when there is one.
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
+if [[ "${1:-}" == "--build" ]]; then
+    packages=("${build_packages[@]}")
+    command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
+fi
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
 done
+install_packages() {
+    ((${#missing[@]})) || return 0
+    echo "installing: ${missing[*]}" >&2
+    local sudo=""
+    [[ $(id -u) -eq 0 ]] || sudo="sudo"
+    $sudo apt-get update -qq
+    # Postfix asks a question on install; no system-wide instance is ever used.
+    echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
 install_tauri_driver() {
     # tauri-driver (WebDriver in front of WebKitWebDriver) from crates.io.
     local root="$HOME/.cache/danemail/tools"
@@ -35,12 +53,5 @@ install_tauri_driver() {
     echo "installing tauri-driver 2.1.0 into $root" >&2
     cargo install --locked --quiet tauri-driver --version 2.1.0 --root "$root"
 }
-trap install_tauri_driver EXIT
-((${#missing[@]})) || exit 0
-echo "installing: ${missing[*]}" >&2
-sudo=""
-[[ $(id -u) -eq 0 ]] || sudo="sudo"
-$sudo apt-get update -qq
-# Postfix asks a question on install; no system-wide instance is ever used.
-echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+install_packages
+[[ "${1:-}" == "--build" ]] || install_tauri_driver

@@ -185,7 +185,7 @@ pub async fn check(lookup: &DaneLookup, address: &Address, certificate: &X509) -
         ),
         Security::Secure if finding.records.is_empty() => (
             CheckStatus::Missing,
-            format!("no SMIMEA record at {name}: publish the one `danemail record` prints"),
+            format!("no SMIMEA record at {name}: publish the record made for this key (`danemail record`, or Keys in the app)"),
         ),
         Security::Secure => {
             // A usage-3 record matching this certificate in its own shape

@@ -102,6 +102,7 @@ function status(): Status {
       paused,
       upstream: settings.upstream_host ? `${settings.upstream_host}:${settings.upstream_port}` : "",
       upstream_state: !settings.upstream_host ? "not-configured" : trouble ? "unreachable" : "reachable",
+      upstream_words: !settings.upstream_host ? "No provider set" : trouble ? "Not taking mail right now — will retry" : "Taking mail",
       last_error: trouble ? "connection to smtp.example.net:587 timed out after 30 s" : null,
     },
     dns: trouble

@@ -197,6 +197,13 @@ pub fn snapshot(inputs: Inputs<'_>) -> Status {
         delivery: DeliveryStatus {
             paused: inputs.paused,
             upstream,
+            upstream_words: match upstream_state {
+                "not-configured" => "No provider set",
+                "unknown" => "Not tried yet — nothing sent since start",
+                "reachable" => "Taking mail",
+                _ => "Not taking mail right now — will retry",
+            }
+            .into(),
             upstream_state: upstream_state.into(),
             last_error: inputs.upstream_error,
         },

@@ -68,6 +68,8 @@ pub struct DeliveryStatus {
     pub upstream: String,
     /// `not-configured`, `unknown` (nothing sent yet), `reachable`, `unreachable`.
     pub upstream_state: String,
+    /// The same in words ("Not tried yet", "Taking mail", …).
+    pub upstream_words: String,
     pub last_error: Option<String>,
 }
 

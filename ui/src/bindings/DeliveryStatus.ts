@@ -8,4 +8,8 @@ upstream: string,
 /**
  * `not-configured`, `unknown` (nothing sent yet), `reachable`, `unreachable`.
  */
-upstream_state: string, last_error: string | null, };
+upstream_state: string, 
+/**
+ * The same in words ("Not tried yet", "Taking mail", …).
+ */
+upstream_words: string, last_error: string | null, };

@@ -125,7 +125,7 @@ function render(s: Status, c: ClientSettings, info: AppInfo | null, reload: () =
           { class: "listener", testid: "upstream" },
           h("h4", null, "DANE Mail → your provider"),
           h("p", null, s.delivery.upstream || "No provider set up yet (Settings)."),
-          h("p", null, badge(s.delivery.upstream_state, codeWords(s.delivery.upstream_state))),
+          h("p", null, badge(s.delivery.upstream_state, s.delivery.upstream_words)),
           s.delivery.last_error ? h("p", { class: "error-text" }, s.delivery.last_error) : null,
         ),
       ),
