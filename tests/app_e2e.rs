@@ -418,6 +418,9 @@ async fn the_app_shows_verdicts_follows_messages_and_manages_keys_and_settings()
 async fn every_view_in_dark_mode_is_readable_and_accessible() {
     let _serial = SERIAL.lock().await;
     let fixture = fixture();
+    // Another program holds the LDAP port: the window names it and offers
+    // a free one (the app still starts; SMTP works).
+    let squatter = std::net::TcpListener::bind(("127.0.0.1", fixture.ldap_port)).unwrap();
     let desktop = Desktop::start();
     let args = fixture.args();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -435,7 +438,21 @@ async fn every_view_in_dark_mode_is_readable_and_accessible() {
         serde_json::json!(true),
         "the webview follows the dark GTK theme"
     );
-    let mut a11y = Vec::new();
+    app.nav("status").await;
+    app.wait_attr(
+        "[data-testid=app-state]",
+        "data-state",
+        "attention",
+        Duration::from_secs(10),
+    )
+    .await;
+    let problems = app.text("problems").await;
+    let holder = format!("port {} is in use by app_e2e", fixture.ldap_port);
+    assert!(problems.contains(&holder), "{problems}");
+    app.find("use-port-ldap").await;
+    assert!(smtp_greeting(fixture.smtp_port).is_some_and(|g| g.starts_with("220")));
+    look(&app, "status-port-in-use-dark", &mut a11y).await;
+    drop(squatter);
     for view in VIEWS {
         app.nav(view).await;
         if view == "recipients" {
