@@ -3,6 +3,12 @@
 //! random sealing secret kept in the OS keyring (small enough for Windows'
 //! 2560-byte Credential Manager limit, which is why the key itself is not
 //! stored there). The key never appears in the clear on disk or in a log.
+//!
+//! Key history: `generate` with `replace` (CLI `keys generate --replace`)
+//! moves the current key and certificate into `<storage>/keys/history/` as
+//! `<address>.<unix seconds>.{key,pem}` before making the new one; retired
+//! keys are never used to sign or published, only to decrypt mail that was
+//! encrypted to them (the inbound agent, `danemail decrypt`).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -63,6 +69,25 @@ pub enum KeyError {
 pub struct StoredKey {
     pub address: String,
     pub certificate: X509,
+}
+
+/// A key pair unsealed for decryption: current or retired.
+pub struct Unsealed {
+    pub address: String,
+    pub certificate: X509,
+    pub key: PKey<Private>,
+    /// From `keys/history/`: replaced by a newer key.
+    pub retired: bool,
+}
+
+impl std::fmt::Debug for Unsealed {
+    // Never the key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Unsealed")
+            .field("address", &self.address)
+            .field("retired", &self.retired)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Where the secret that seals private keys comes from.
@@ -128,6 +153,87 @@ impl KeyStore {
         };
         let certificate = self_signed(&key, &address.original, algorithm, days)?;
         self.store(address, &key, certificate)
+    }
+
+    /// Moves the current key of `address` (if any) into `keys/history/`,
+    /// then generates a new one: mail encrypted to the old key stays readable.
+    pub fn replace(
+        &self,
+        address: &Address,
+        algorithm: Algorithm,
+        days: u32,
+    ) -> Result<StoredKey, KeyError> {
+        let name = file_stem(address);
+        if self.dir.join(format!("{name}.pem")).exists() {
+            let history = self.dir.join("history");
+            fs::create_dir_all(&history).map_err(|e| store_error(&history, e))?;
+            let stamp = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            for ext in ["key", "pem"] {
+                let from = self.dir.join(format!("{name}.{ext}"));
+                let mut n = 0;
+                let to = loop {
+                    let to = history.join(format!("{name}.{}.{ext}", stamp + n));
+                    if !to.exists() {
+                        break to;
+                    }
+                    n += 1;
+                };
+                if from.exists() {
+                    fs::rename(&from, &to).map_err(|e| store_error(&from, e))?;
+                }
+            }
+            if let Ok(dir) = fs::File::open(&history) {
+                let _ = dir.sync_all();
+            }
+        }
+        self.generate(address, algorithm, days)
+    }
+
+    /// Every key pair, current and retired, unsealed: what decryption tries.
+    /// A key that cannot be unsealed is an error (the keyring secret changed).
+    pub fn unsealed(&self) -> Result<Vec<Unsealed>, KeyError> {
+        let mut out = Vec::new();
+        let mut secret: Option<String> = None;
+        let history = self.dir.join("history");
+        for (dir, retired) in [(self.dir.clone(), false), (history, true)] {
+            let Ok(entries) = fs::read_dir(&dir) else {
+                continue;
+            };
+            let mut paths: Vec<PathBuf> = entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "pem"))
+                .collect();
+            paths.sort();
+            for pem_path in paths {
+                let key_path = pem_path.with_extension("key");
+                let Ok(sealed) = fs::read(&key_path) else {
+                    continue;
+                };
+                let pem = fs::read(&pem_path).map_err(|e| store_error(&pem_path, e))?;
+                let certificate = X509::from_pem(&pem)?;
+                let stem = pem_path
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or_default()
+                    .to_owned();
+                if secret.is_none() {
+                    secret = Some(self.secret(false)?);
+                }
+                let passphrase = secret.as_deref().unwrap_or_default();
+                let key = PKey::private_key_from_pem_passphrase(&sealed, passphrase.as_bytes())
+                    .map_err(|_| KeyError::Unseal(stem.clone()))?;
+                out.push(Unsealed {
+                    address: stem,
+                    certificate,
+                    key,
+                    retired,
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// Imports a PKCS#12 bundle (modern AES or legacy 3DES PBE); the

@@ -47,6 +47,18 @@ pub enum Command {
     Record(RecordArgs),
     /// Check that DNS publishes your certificate (ok, missing, mismatch, insecure, bogus, expiring).
     Check(CheckArgs),
+    /// Decrypt one S/MIME message (stdin) with your keys (old ones included) into its plaintext copy.
+    Decrypt(DecryptArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DecryptArgs {
+    /// Write the plaintext copy here (mode 600) instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Keys are sealed with the passphrase in this file (mode 600), not the OS keyring.
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -71,6 +83,9 @@ pub enum KeysCommand {
         /// Validity of the certificate, in days.
         #[arg(long, default_value_t = 730)]
         days: u32,
+        /// Replace an existing key; the old one is kept (keys/history/) to decrypt old mail.
+        #[arg(long)]
+        replace: bool,
     },
     /// Import a key and certificate from a PKCS#12 file.
     Import {

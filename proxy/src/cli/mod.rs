@@ -2,6 +2,7 @@
 //! library, print.
 
 pub mod args;
+mod decrypt;
 mod encrypt;
 mod publish;
 mod render;
@@ -83,6 +84,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Keys(args) => publish::keys(config, args),
         Command::Record(args) => publish::record(config, args),
         Command::Check(args) => publish::check(config, args).await,
+        Command::Decrypt(args) => decrypt::run(config, args).await,
     }
 }
 

@@ -94,9 +94,14 @@ pub fn keys(config: Config, args: KeysArgs) -> anyhow::Result<u8> {
             email,
             algorithm,
             days,
+            replace,
         } => {
             let address = Address::parse(&email)?;
-            let key = store.generate(&address, algorithm, days)?;
+            let key = if replace {
+                store.replace(&address, algorithm, days)?
+            } else {
+                store.generate(&address, algorithm, days)?
+            };
             let der = key.certificate.to_der()?;
             emit(&format!(
                 "generated {} (certificate sha256 {}); publish: danemail record {} --cert <exported certificate>\n",

@@ -1,0 +1,20 @@
+//! Inbound decryption into plaintext storage (issue 10): S/MIME mail sent
+//! to the user's keys, read from the provider over IMAP without changing
+//! anything there, decrypted in-process, and written as plaintext copies
+//! into a local Maildir.
+//!
+//! - `detect`: which messages are encrypted (Content-Type, CMS type, cipher)
+//! - `decrypt`: CMS decryption with current and retired keys; opaque
+//!   signatures verified and unwrapped
+//! - `copy`: the plaintext copy and its provenance field
+//! - `message`: one fetched message → its outcome and copy (no I/O)
+
+mod copy;
+mod decrypt;
+mod detect;
+mod message;
+
+pub use copy::{decrypted_copy, mirrored_copy, Provenance, Source, PROVENANCE};
+pub use decrypt::{decrypt, Decrypted, Failure, Signature};
+pub use detect::{kind, Kind};
+pub use message::{process, Outcome, Processed};

@@ -1,0 +1,220 @@
+//! Inbound decryption end to end (issue 10): `danemail decrypt` against
+//! messages made by danemail itself and by `openssl cms`, and the inbound
+//! agent against a real Dovecot on loopback (tests/fixtures/mail).
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use support::{danemail_bin, secret_file};
+
+/// A home with a storage dir, a config file and a key passphrase.
+struct Home {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    passphrase: PathBuf,
+}
+
+impl Home {
+    fn new(extra: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let passphrase = secret_file(&dir.path().join("pw"), "key passphrase");
+        let config = dir.path().join("config.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[storage]\ndir = \"{}\"\n{extra}",
+                dir.path().join("storage").display()
+            ),
+        )
+        .unwrap();
+        Self {
+            dir,
+            config,
+            passphrase,
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Runs a shell script in the home with `$D`, `$C`, `$P` set.
+    fn script(&self, script: &str) -> String {
+        let out = Command::new("bash")
+            .args(["-c", &format!("set -euo pipefail; {script}")])
+            .current_dir(self.path())
+            .env("D", danemail_bin())
+            .env("C", &self.config)
+            .env("P", &self.passphrase)
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{script}\n{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    }
+
+    fn decrypt(&self, message: &str) -> Output {
+        Command::new(danemail_bin())
+            .args(["decrypt", "--config"])
+            .arg(&self.config)
+            .arg("--passphrase-file")
+            .arg(&self.passphrase)
+            .stdin(std::fs::File::open(self.path().join(message)).unwrap())
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap()
+    }
+
+    fn read(&self, name: &str) -> Vec<u8> {
+        std::fs::read(self.path().join(name)).unwrap()
+    }
+}
+
+/// Keys (RSA and EC), an entity, and the messages of the interop cases.
+const MAKE_MESSAGES: &str = r#"
+$D keys generate --email me@in.test --passphrase-file $P --config $C >/dev/null
+$D keys generate --email ec@in.test --algorithm p256 --passphrase-file $P --config $C >/dev/null
+$D keys export-cert me@in.test --config $C > me.pem
+$D keys export-cert ec@in.test --config $C > ec.pem
+printf 'Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nthe secret \xc3\xa9 body\r\nline two\r\n' > entity.txt
+H=(-from a@x.test -to me@in.test -subject hello)
+openssl cms -encrypt -binary -aes-256-cbc "${H[@]}" -in entity.txt -out cbc.eml me.pem
+openssl cms -encrypt -binary -aes-256-gcm "${H[@]}" -in entity.txt -out gcm.eml me.pem
+openssl cms -encrypt -binary -aes-256-cbc "${H[@]}" -recip me.pem -keyopt rsa_padding_mode:oaep -in entity.txt -out oaep.eml
+openssl cms -encrypt -binary -aes-128-cbc "${H[@]}" -in entity.txt -out ec.eml ec.pem
+openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=signer -addext subjectAltName=email:a@x.test \
+  -keyout signer.key -out signer.pem -days 2 2>/dev/null
+openssl cms -sign -binary -nodetach -signer signer.pem -inkey signer.key -in entity.txt -out opaque-signed.txt
+openssl cms -encrypt -binary "${H[@]}" -in opaque-signed.txt -out opaque.eml me.pem
+openssl cms -sign -binary -signer signer.pem -inkey signer.key -in entity.txt -out detached-signed.txt
+openssl cms -encrypt -binary "${H[@]}" -in detached-signed.txt -out detached.eml me.pem
+openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=x -keyout stranger.key -out stranger.pem -days 2 2>/dev/null
+openssl cms -encrypt -binary "${H[@]}" -in entity.txt -out stranger.eml stranger.pem
+printf 'From: a@x.test\r\nTo: me@in.test\r\nSubject: garbage\r\nMIME-Version: 1.0\r\nContent-Type: application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m\r\nContent-Transfer-Encoding: base64\r\n\r\nTm90IGEgQ01TIHN0cnVjdHVyZQ==\r\n' > garbage.eml
+printf 'From: a@x.test\r\nTo: me@in.test\r\nSubject: plain\r\n\r\nhello\r\n' > plain.eml
+printf 'Return-Path: <a@x.test>\r\nReceived: by mx.x.test\r\nFrom: a@x.test\r\nTo: me@in.test\r\nSubject: by danemail\r\nMessage-ID: <dm-1@x.test>\r\nX-DANE-Mail-Decrypted: forged=1\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\nencrypted by danemail\r\n' > dm-in.eml
+$D encrypt --from a@x.test --rcpt me@in.test --cert me.pem --out-dir dm --config $C < dm-in.eml >/dev/null
+cp dm/1.eml dm.eml
+$D encrypt --from a@x.test --rcpt me@in.test --cert me.pem --rsa-oaep --cipher aes-256-gcm --out-dir dm-gcm --config $C < dm-in.eml >/dev/null
+cp dm-gcm/1.eml dm-gcm.eml
+# A new key for me@: the old one stays for decryption.
+$D keys generate --replace --email me@in.test --passphrase-file $P --config $C >/dev/null
+$D keys export-cert me@in.test --config $C > me-new.pem
+openssl cms -encrypt -binary -aes-256-cbc "${H[@]}" -in entity.txt -out new-key.eml me-new.pem
+"#;
+
+#[test]
+fn decrypt_reads_danemail_and_openssl_messages_byte_for_byte_and_names_failures() {
+    let home = Home::new("");
+    home.script(MAKE_MESSAGES);
+    let entity = home.read("entity.txt");
+    let cases: &[(&str, &[u8], &str)] = &[
+        ("cbc.eml", &entity, "aes-256-cbc/rsa"),
+        ("gcm.eml", &entity, "aes-256-gcm/rsa"),
+        ("oaep.eml", &entity, "aes-256-cbc/rsa-oaep"),
+        ("ec.eml", &entity, "aes-128-cbc/ecdh"),
+        ("new-key.eml", &entity, "aes-256-cbc/rsa"),
+        ("opaque.eml", &entity, "signature=opaque-verified-unwrapped"),
+        (
+            "detached.eml",
+            &home.read("detached-signed.txt"),
+            "signature=detached-unverified",
+        ),
+        (
+            "dm.eml",
+            b"Content-Type: text/plain; charset=us-ascii\r\n\r\nencrypted by danemail\r\n",
+            "aes-256-cbc/rsa",
+        ),
+        (
+            "dm-gcm.eml",
+            b"Content-Type: text/plain; charset=us-ascii\r\n\r\nencrypted by danemail\r\n",
+            "aes-256-gcm/rsa-oaep",
+        ),
+    ];
+    for (name, want, label) in cases {
+        let out = home.decrypt(name);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{name}: {stderr}");
+        assert!(
+            out.stdout.ends_with(want),
+            "{name}: the copy does not end in the encrypted entity:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.starts_with("X-DANE-Mail-Decrypted: kind=decrypted;"),
+            "{name}: {text}"
+        );
+        assert!(text.contains(label), "{name}: {label} not in {text}");
+        assert_eq!(text.matches("X-DANE-Mail-Decrypted").count(), 1, "{name}");
+    }
+    // danemail's copy: trace first, Message-ID kept, the forged field gone.
+    let dm = String::from_utf8(home.decrypt("dm.eml").stdout).unwrap();
+    let body_at = dm.find("Content-Type: text/plain").unwrap();
+    let head = &dm[..body_at];
+    assert!(head.contains("Message-ID: <dm-1@x.test>\r\n"), "{dm}");
+    assert!(!head.contains("forged"), "{dm}");
+    assert!(
+        head.find("Return-Path").unwrap() < head.find("From:").unwrap(),
+        "{dm}"
+    );
+
+    // --out writes an owner-only file.
+    let out = Command::new(danemail_bin())
+        .args(["decrypt", "--out"])
+        .arg(home.path().join("out.eml"))
+        .arg("--config")
+        .arg(&home.config)
+        .arg("--passphrase-file")
+        .arg(&home.passphrase)
+        .stdin(std::fs::File::open(home.path().join("cbc.eml")).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(home.read("out.eml").ends_with(&entity));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(home.path().join("out.eml"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    let failures = [
+        ("stranger.eml", "not for us"),
+        ("garbage.eml", "corrupt"),
+        ("plain.eml", "not S/MIME-encrypted"),
+    ];
+    for (name, reason) in failures {
+        let out = home.decrypt(name);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}: {stderr}");
+        assert!(out.stdout.is_empty(), "{name}");
+        assert!(stderr.contains(reason), "{name}: {stderr}");
+    }
+    // A wrong passphrase: the keys do not unseal; said, not a crash.
+    let wrong = secret_file(&home.path().join("wrong"), "not it");
+    let out = Command::new(danemail_bin())
+        .args(["decrypt", "--config"])
+        .arg(&home.config)
+        .arg("--passphrase-file")
+        .arg(&wrong)
+        .stdin(std::fs::File::open(home.path().join("cbc.eml")).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot unseal"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
