@@ -218,3 +218,220 @@ fn decrypt_reads_danemail_and_openssl_messages_byte_for_byte_and_names_failures(
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+// --- The agent against a real Dovecot --------------------------------------
+
+use support::mail::MailServer;
+
+const USER: &str = "inbox@provider.test";
+
+/// Puts `bytes` into `user`'s INBOX as Dovecot's own Maildir file (Dovecot
+/// gives it the next UID when it next looks).
+fn put(server: &MailServer, user: &str, name: &str, bytes: &[u8]) {
+    let maildir = server.dir.join("mail").join(user).join("Maildir");
+    for sub in ["cur", "new", "tmp"] {
+        std::fs::create_dir_all(maildir.join(sub)).unwrap();
+    }
+    std::fs::write(maildir.join("new").join(name), bytes).unwrap();
+    let status = Command::new("chown")
+        .args(["-R", "mail:mail"])
+        .arg(server.dir.join("mail").join(user))
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// The provider's view of INBOX: every UID with its flags and size (doveadm
+/// reads the store directly; nothing changes).
+fn snapshot(server: &MailServer, user: &str, folder: &str) -> String {
+    let out = Command::new("doveadm")
+        .arg("-c")
+        .arg(server.dir.join("dovecot.conf"))
+        .args([
+            "fetch",
+            "-u",
+            user,
+            "uid flags size.physical guid",
+            "mailbox",
+            folder,
+            "all",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // \Recent is per session (RFC 3501 §2.3.2; gone in IMAP4rev2): not
+    // the mailbox's state.
+    String::from_utf8_lossy(&out.stdout).replace("\\Recent", "")
+}
+
+fn account_config(home: &Home, server: &MailServer, name: &str, extra: &str) -> String {
+    let password = secret_file(&home.path().join(format!("imap-{name}")), "pw");
+    format!(
+        "[[inbound.accounts]]\nname = \"{name}\"\nhost = \"127.0.0.1\"\nport = {port}\n\
+         security = \"none\"\nusername = \"{USER}\"\npassword_file = \"{pw}\"\n{extra}\n",
+        port = server.port("IMAP_PORT"),
+        pw = password.display(),
+    )
+}
+
+fn write_config(home: &Home, body: &str) {
+    std::fs::write(
+        &home.config,
+        format!(
+            "[storage]\ndir = \"{}\"\n[inbound]\nkey_passphrase_file = \"{}\"\nretry_secs = 1\ntimeout_secs = 10\n{body}",
+            home.path().join("storage").display(),
+            home.passphrase.display()
+        ),
+    )
+    .unwrap();
+}
+
+fn inbound(home: &Home, args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(danemail_bin())
+        .arg("inbound")
+        .args(args)
+        .arg("--config")
+        .arg(&home.config)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// Every file in a Maildir's new/ and cur/.
+fn copies(maildir: &Path) -> Vec<Vec<u8>> {
+    ["new", "cur"]
+        .iter()
+        .filter_map(|s| std::fs::read_dir(maildir.join(s)).ok())
+        .flat_map(|d| d.flatten().map(|e| std::fs::read(e.path()).unwrap()))
+        .collect()
+}
+
+#[test]
+fn sync_once_decrypts_a_mixed_mailbox_into_the_maildir_and_leaves_the_provider_unchanged() {
+    let server = MailServer::start(&[USER]);
+    let home = Home::new("");
+    home.script(MAKE_MESSAGES);
+    let names = [
+        "cbc.eml",
+        "gcm.eml",
+        "oaep.eml",
+        "ec.eml",
+        "opaque.eml",
+        "detached.eml",
+        "dm.eml",
+        "dm-gcm.eml",
+        "new-key.eml",
+        "stranger.eml",
+        "garbage.eml",
+        "plain.eml",
+    ];
+    for (n, name) in names.iter().enumerate() {
+        put(
+            &server,
+            USER,
+            &format!("{}.{n}.test:2,", 1_700_000_000 + n),
+            &home.read(name),
+        );
+    }
+    let before = snapshot(&server, USER, "INBOX");
+    assert_eq!(
+        before.matches("\nuid: ").count() + 1,
+        names.len(),
+        "{before}"
+    );
+
+    let work = account_config(&home, &server, "work", "");
+    let mirror = account_config(&home, &server, "mirror", "mirror_plaintext = true");
+    write_config(&home, &format!("{work}{mirror}"));
+    let (code, out) = inbound(&home, &["sync", "--once", "--account", "work"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("work: in sync: 9 decrypted, 0 mirrored, 2 failed, 1 plaintext skipped"),
+        "{out}"
+    );
+
+    let maildir = home.path().join("storage/decrypted/work");
+    let stored = copies(&maildir);
+    assert_eq!(stored.len(), 9);
+    let entity = home.read("entity.txt");
+    let detached = home.read("detached-signed.txt");
+    let dm = b"Content-Type: text/plain; charset=us-ascii\r\n\r\nencrypted by danemail\r\n";
+    let count = |want: &[u8]| stored.iter().filter(|c| c.ends_with(want)).count();
+    assert_eq!(count(&entity), 6, "cbc, gcm, oaep, ec, opaque, new key");
+    assert_eq!(count(&detached), 1);
+    assert_eq!(count(dm), 2);
+    for copy in &stored {
+        let text = String::from_utf8_lossy(copy);
+        assert!(
+            text.starts_with("X-DANE-Mail-Decrypted: account=work;"),
+            "{text}"
+        );
+        assert!(text.contains("uidvalidity="), "{text}");
+    }
+
+    let (code, status) = inbound(&home, &["status"]);
+    assert_eq!(code, Some(0), "{status}");
+    assert!(status.contains("work: in sync"), "{status}");
+    assert!(status.contains("not for us"), "{status}");
+    assert!(status.contains("corrupt"), "{status}");
+    assert!(status.contains("mirror: never synced"), "{status}");
+    let (_, json) = inbound(&home, &["status", "--json"]);
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json[0]["folders"]["INBOX"]["decrypted"], 9);
+    assert_eq!(
+        json[0]["folders"]["INBOX"]["failures"]
+            .as_object()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // Again: nothing new.
+    let (code, out) = inbound(&home, &["sync", "--once", "--account", "work"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("work: in sync: 0 decrypted"), "{out}");
+    assert_eq!(copies(&maildir).len(), 9);
+
+    // mirror_plaintext: the plaintext message too; twice adds nothing.
+    for _ in 0..2 {
+        let (code, out) = inbound(&home, &["sync", "--once", "--account", "mirror"]);
+        assert_eq!(code, Some(0), "{out}");
+    }
+    let mirrored = copies(&home.path().join("storage/decrypted/mirror"));
+    assert_eq!(mirrored.len(), 10);
+    assert_eq!(
+        mirrored
+            .iter()
+            .filter(|c| c.ends_with(b"Subject: plain\r\n\r\nhello\r\n"))
+            .count(),
+        1
+    );
+
+    // The provider's mailbox: the same UIDs, flags, sizes and count.
+    assert_eq!(snapshot(&server, USER, "INBOX"), before);
+
+    // A refused login: said in the result and the status, exit 1.
+    secret_file(&home.path().join("imap-work"), "Xyzzy-not-the-password");
+    let (code, out) = inbound(&home, &["sync", "--once", "--account", "work"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("work: error: login refused"), "{out}");
+    let (code, status) = inbound(&home, &["status"]);
+    assert_eq!(code, Some(1), "{status}");
+    assert!(status.contains("work: error: login refused"), "{status}");
+    assert!(
+        !status.contains("Xyzzy"),
+        "the password is not shown: {status}"
+    );
+}

@@ -24,6 +24,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub outbox: OutboxConfig,
     pub ldap: LdapConfig,
+    pub inbound: InboundConfig,
 }
 
 /// `[dns]`: where queries go and what they are validated against.
@@ -227,6 +228,93 @@ impl StorageConfig {
     }
 }
 
+/// `[inbound]`: the read-only IMAP agent that decrypts S/MIME mail sent to
+/// the user's keys into local Maildirs (issue 10; docs/CONFIG.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InboundConfig {
+    /// Whether `danemail run` (and the app) start the agent.
+    pub enabled: bool,
+    /// Private keys are sealed by the passphrase in this file (mode 600)
+    /// instead of the secret in the OS keyring (headless machines).
+    pub key_passphrase_file: Option<PathBuf>,
+    /// Where IDLE is missing: how often a folder is polled.
+    pub poll_secs: u64,
+    /// Pause after a failed connection or login before the next try
+    /// (doubling up to 16×): a wrong password is retried slowly.
+    pub retry_secs: u64,
+    /// Network timeout for each IMAP command.
+    pub timeout_secs: u64,
+    pub accounts: Vec<InboundAccount>,
+}
+
+impl Default for InboundConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            key_passphrase_file: None,
+            poll_secs: 60,
+            retry_secs: 60,
+            timeout_secs: 60,
+            accounts: Vec::new(),
+        }
+    }
+}
+
+/// `[[inbound.accounts]]`: one provider mailbox to read.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InboundAccount {
+    /// A short name: file names, `--account`, the status.
+    pub name: String,
+    pub host: String,
+    #[serde(default = "default_imap_port")]
+    pub port: u16,
+    #[serde(default)]
+    pub security: InboundSecurity,
+    pub username: String,
+    /// A file holding the password (mode 600). `None`: the OS keyring
+    /// (`danemail inbound set-password NAME`).
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// Extra CA certificate(s) (PEM) trusted besides the system roots.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    #[serde(default = "default_folders")]
+    pub folders: Vec<String>,
+    /// `None`: `<storage>/decrypted/<name>/`.
+    #[serde(default)]
+    pub maildir: Option<PathBuf>,
+    /// Also copy unencrypted messages, so that the Maildir is complete.
+    #[serde(default)]
+    pub mirror_plaintext: bool,
+    /// Also APPEND each decrypted copy to this provider folder: plaintext on
+    /// the provider. Not implemented yet: a value is refused at start.
+    #[serde(default)]
+    pub danger_append_to_folder: Option<String>,
+}
+
+fn default_imap_port() -> u16 {
+    993
+}
+
+fn default_folders() -> Vec<String> {
+    vec!["INBOX".into()]
+}
+
+/// How the IMAP connection is protected.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InboundSecurity {
+    /// Implicit TLS (port 993, RFC 8314).
+    #[default]
+    Tls,
+    /// STARTTLS (RFC 3501 §6.2.1), required: no fallback to plaintext.
+    Starttls,
+    /// No TLS: allowed only for a loopback host.
+    None,
+}
+
 /// `[outbox]`: retries.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -385,6 +473,29 @@ mod tests {
         assert_eq!(config.dns.servers.len(), 2);
         assert_eq!(config.dns.trust_anchor.as_deref(), Some(Path::new("/x")));
         assert_eq!(config.policy.mode, PolicyMode::Require);
+    }
+
+    #[test]
+    fn inbound_accounts_parse_with_defaults_and_strictly() {
+        let config = parse(
+            "[inbound]\nenabled = true\n[[inbound.accounts]]\nname = \"work\"\nhost = \"imap.x.test\"\n\
+             username = \"me\"\n",
+        )
+        .unwrap();
+        let account = &config.inbound.accounts[0];
+        assert!(config.inbound.enabled);
+        assert_eq!(account.port, 993);
+        assert_eq!(account.security, InboundSecurity::Tls);
+        assert_eq!(account.folders, ["INBOX"]);
+        assert!(!account.mirror_plaintext);
+        let err = parse("[[inbound.accounts]]\nname = \"w\"\nhost = \"h\"\nusername = \"u\"\nfolder = [\"x\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("inbound.accounts[0].folder"), "{err}");
+        let err = parse("[[inbound.accounts]]\nname = \"w\"\nhost = \"h\"\nusername = \"u\"\nsecurity = \"ssl\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("security"), "{err}");
     }
 
     #[test]

@@ -47,8 +47,32 @@ pub enum Command {
     Record(RecordArgs),
     /// Check that DNS publishes your certificate (ok, missing, mismatch, insecure, bogus, expiring).
     Check(CheckArgs),
+    /// The inbound agent: decrypt S/MIME mail from your provider's IMAP into a local Maildir.
+    #[command(subcommand)]
+    Inbound(InboundCommand),
     /// Decrypt one S/MIME message (stdin) with your keys (old ones included) into its plaintext copy.
     Decrypt(DecryptArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InboundCommand {
+    /// Catch up every account (or one), then follow new mail with IDLE until SIGINT/SIGTERM.
+    Sync {
+        /// Catch up, then exit: 0 when every account is in sync, 1 when one failed.
+        #[arg(long)]
+        once: bool,
+        /// Only this account.
+        #[arg(long, value_name = "NAME")]
+        account: Option<String>,
+    },
+    /// Per account and folder: state, last sync, counts, failures with reasons.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Store an account's IMAP password in the OS keyring (one line on stdin).
+    SetPassword { name: String },
 }
 
 #[derive(Debug, Args)]

@@ -4,6 +4,7 @@
 pub mod args;
 mod decrypt;
 mod encrypt;
+mod inbound;
 mod publish;
 mod render;
 mod service;
@@ -85,6 +86,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Record(args) => publish::record(config, args),
         Command::Check(args) => publish::check(config, args).await,
         Command::Decrypt(args) => decrypt::run(config, args).await,
+        Command::Inbound(command) => inbound::run(config, command).await,
     }
 }
 

@@ -8,11 +8,26 @@
 //!   signatures verified and unwrapped
 //! - `copy`: the plaintext copy and its provenance field
 //! - `message`: one fetched message → its outcome and copy (no I/O)
+//! - `account`: one `[[inbound.accounts]]` checked; its password
+//! - `maildir`: durable delivery into the Maildir; the index of copies
+//! - `state`: the per-account sync state (last UID, outcomes, counts)
+//! - `session`: the IMAP connection (async-imap), read-only, timed
+//! - `agent`: catch-up, IDLE, backoff; `sync_once` for the CLI
 
+mod account;
+mod agent;
 mod copy;
 mod decrypt;
 mod detect;
+mod maildir;
 mod message;
+mod session;
+mod state;
+
+pub use account::{accounts, set_password, Account, AccountError};
+pub use agent::{run, sync_once, AgentError, InboundEvent, Keys, Notify, Summary, Timings};
+pub use maildir::Maildir;
+pub use state::{AccountState, FolderState};
 
 pub use copy::{decrypted_copy, mirrored_copy, Provenance, Source, PROVENANCE};
 pub use decrypt::{decrypt, Decrypted, Failure, Signature};

@@ -1,0 +1,513 @@
+//! The inbound agent: per account and folder, catch up with `UID FETCH` in
+//! batches, then IDLE (re-issued every 29 minutes; polling where IDLE is
+//! missing); reconnect with backoff; a refused login is an error in the
+//! status, retried slowly, never a crash. The provider is never changed.
+//!
+//! The order of effects per batch is what makes a crash harmless: copies
+//! are durable in the Maildir first, the sync state second; on restart a
+//! message whose copy exists is recognised from the Maildir index and
+//! counted as `present`, never copied again.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::watch;
+
+use super::account::Account;
+use super::copy::Source;
+use super::maildir::{Index, Maildir};
+use super::message::{process, Outcome};
+use super::session::{self, ImapError, ImapSession, Woken};
+use super::state::AccountState;
+use crate::config::InboundConfig;
+use crate::keys::{KeyStore, Unsealed};
+
+/// UIDs per `UID FETCH`: bounds memory (a batch is held while processed)
+/// while keeping round trips few (FIELD-NOTES: 500 × 4.8 KB ≈ 20 ms).
+const BATCH: u32 = 200;
+
+/// RFC 2177 §3: clients should re-issue IDLE at least every 29 minutes.
+const IDLE_INTERVAL: Duration = Duration::from_secs(29 * 60);
+
+/// Backoff grows to this multiple of `retry_secs`.
+const MAX_BACKOFF_FACTOR: u32 = 16;
+
+/// The agent's timings, from `[inbound]`.
+#[derive(Debug, Clone, Copy)]
+pub struct Timings {
+    pub command: Duration,
+    pub retry: Duration,
+    pub poll: Duration,
+}
+
+impl Timings {
+    pub fn new(config: &InboundConfig) -> Self {
+        Self {
+            command: Duration::from_secs(config.timeout_secs.max(1)),
+            retry: Duration::from_secs(config.retry_secs.max(1)),
+            poll: Duration::from_secs(config.poll_secs.max(1)),
+        }
+    }
+}
+
+/// What one catch-up of one folder did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub decrypted: u64,
+    pub mirrored: u64,
+    pub skipped: u64,
+    pub present: u64,
+    pub failed: u64,
+}
+
+impl Summary {
+    fn add(&mut self, other: &Summary) {
+        self.decrypted += other.decrypted;
+        self.mirrored += other.mirrored;
+        self.skipped += other.skipped;
+        self.present += other.present;
+        self.failed += other.failed;
+    }
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} decrypted, {} mirrored, {} failed, {} plaintext skipped, {} already present",
+            self.decrypted, self.mirrored, self.failed, self.skipped, self.present
+        )
+    }
+}
+
+/// What the agent reports as it works (the service turns these into its
+/// events; the CLI ignores them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InboundEvent {
+    /// An account's state changed: `in sync` or `error` with the reason.
+    State {
+        account: String,
+        state: String,
+        error: Option<String>,
+    },
+    /// A batch of a folder was stored.
+    Synced {
+        account: String,
+        folder: String,
+        decrypted: u64,
+        mirrored: u64,
+        failed: u64,
+    },
+}
+
+/// Where the agent's reports go.
+pub type Notify = Arc<dyn Fn(InboundEvent) + Send + Sync>;
+
+/// Why an account's sync failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error(transparent)]
+    Imap(#[from] ImapError),
+    #[error("{0}")]
+    Account(#[from] super::account::AccountError),
+    #[error("Maildir {0}")]
+    Maildir(String),
+    #[error("sync state {0}")]
+    State(String),
+    #[error("keys: {0}")]
+    Keys(String),
+}
+
+/// Where decryption keys come from (unsealed afresh for every catch-up, so
+/// that a new or replaced key is used without a restart).
+#[derive(Clone)]
+pub struct Keys {
+    storage: std::path::PathBuf,
+    sealer: crate::keys::Sealer,
+}
+
+impl Keys {
+    pub fn new(storage: &std::path::Path, sealer: crate::keys::Sealer) -> Self {
+        Self {
+            storage: storage.to_owned(),
+            sealer,
+        }
+    }
+
+    async fn unsealed(&self) -> Result<Arc<Vec<Unsealed>>, AgentError> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || {
+            KeyStore::open(&this.storage)
+                .map(|s| s.with_sealer(this.sealer))
+                .and_then(|s| s.unsealed())
+                .map(Arc::new)
+                .map_err(|e| AgentError::Keys(e.to_string()))
+        })
+        .await
+        .map_err(|e| AgentError::Keys(e.to_string()))?
+    }
+}
+
+/// One account's shared parts: its Maildir, index and state (folders of
+/// one account run concurrently and share them).
+struct Shared {
+    account: Account,
+    maildir: Maildir,
+    index: Arc<Mutex<Index>>,
+    state: Mutex<AccountState>,
+    events: Option<Notify>,
+}
+
+impl Shared {
+    fn open(account: Account, events: Option<Notify>) -> Result<Arc<Self>, AgentError> {
+        let maildir = Maildir::open(&account.maildir)
+            .map_err(|e| AgentError::Maildir(format!("{}: {e}", account.maildir.display())))?;
+        let index = maildir
+            .index(&account.name)
+            .map_err(|e| AgentError::Maildir(format!("{}: {e}", account.maildir.display())))?;
+        let state = AccountState::load(&account.state_file)
+            .map_err(|e| AgentError::State(e.to_string()))?;
+        Ok(Arc::new(Self {
+            account,
+            maildir,
+            index: Arc::new(Mutex::new(index)),
+            state: Mutex::new(state),
+            events,
+        }))
+    }
+
+    fn with_state<T>(&self, f: impl FnOnce(&mut AccountState) -> T) -> Result<T, AgentError> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let out = f(&mut state);
+        state.save(&self.account.state_file).map_err(|e| {
+            AgentError::State(format!("{}: {e}", self.account.state_file.display()))
+        })?;
+        Ok(out)
+    }
+
+    /// Records the account's connection state (and tells the service).
+    fn set_status(&self, state: &str, error: Option<String>) {
+        let synced = state == "in sync";
+        let _ = self.with_state(|s| {
+            s.state = state.to_owned();
+            s.error = error.clone();
+            if synced {
+                s.last_sync = Some(unix_now());
+            }
+        });
+        if let Some(events) = &self.events {
+            events(InboundEvent::State {
+                account: self.account.name.clone(),
+                state: state.to_owned(),
+                error,
+            });
+        }
+    }
+}
+
+/// Catches up every folder of every account once. One result per account.
+pub async fn sync_once(
+    accounts: Vec<Account>,
+    keys: &Keys,
+    timings: Timings,
+) -> Vec<(String, Result<Summary, AgentError>)> {
+    let mut out = Vec::new();
+    for account in accounts {
+        let name = account.name.clone();
+        let result = async {
+            let shared = Shared::open(account, None)?;
+            let result = sync_account(&shared, keys, timings).await;
+            match &result {
+                Ok(_) => shared.set_status("in sync", None),
+                Err(e) => shared.set_status("error", Some(e.to_string())),
+            }
+            result
+        }
+        .await;
+        out.push((name, result));
+    }
+    out
+}
+
+async fn sync_account(
+    shared: &Arc<Shared>,
+    keys: &Keys,
+    timings: Timings,
+) -> Result<Summary, AgentError> {
+    let password = shared.account.password()?;
+    let mut session = session::connect(&shared.account, &password, timings.command).await?;
+    drop(password);
+    let mut total = Summary::default();
+    for folder in shared.account.folders.clone() {
+        let summary = sync_folder(shared, &mut session, &folder, keys, timings).await?;
+        total.add(&summary);
+    }
+    session::logout(session, timings.command).await;
+    Ok(total)
+}
+
+/// Catches one folder up from its last UID.
+async fn sync_folder(
+    shared: &Arc<Shared>,
+    session: &mut ImapSession,
+    folder: &str,
+    keys: &Keys,
+    timings: Timings,
+) -> Result<Summary, AgentError> {
+    let examined = session::examine(session, folder, timings.command).await?;
+    let uidvalidity = examined.uidvalidity;
+    let (mut next, changed) = {
+        let mut state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+        let before = state.folders.get(folder).map(|f| f.uidvalidity);
+        let f = state.folder(folder, uidvalidity);
+        (f.last_uid + 1, before.is_some_and(|b| b != uidvalidity))
+    };
+    if changed {
+        tracing::warn!(
+            account = %shared.account.name,
+            folder,
+            uidvalidity,
+            "UIDVALIDITY changed: messages are matched by content, copies kept"
+        );
+    }
+    let mut summary = Summary::default();
+    let mut keys_now: Option<Arc<Vec<Unsealed>>> = None;
+    loop {
+        let last = match examined.uid_next {
+            Some(uid_next) if uid_next <= next => break,
+            Some(uid_next) => Some((next.saturating_add(BATCH - 1)).min(uid_next - 1)),
+            None => None,
+        };
+        let batch = session::fetch_range(session, next, last, timings.command).await?;
+        let Some(batch_end) = last.or_else(|| batch.last().map(|f| f.uid)) else {
+            break;
+        };
+        if !batch.is_empty() && keys_now.is_none() {
+            keys_now = Some(keys.unsealed().await?);
+        }
+        let keys_batch = keys_now.clone().unwrap_or_default();
+        let work = BatchWork {
+            account: shared.account.name.clone(),
+            folder: folder.to_owned(),
+            uidvalidity,
+            mirror: shared.account.mirror_plaintext,
+            maildir: shared.maildir.clone(),
+            index: shared.index.clone(),
+        };
+        let results = tokio::task::spawn_blocking(move || work.run(batch, &keys_batch))
+            .await
+            .map_err(|e| AgentError::Maildir(e.to_string()))??;
+        // The copies are durable: now the state may say so.
+        let mut batch_summary = Summary::default();
+        shared.with_state(|state| {
+            let f = state.folder(folder, uidvalidity);
+            for (uid, outcome) in &results {
+                match outcome {
+                    Done::Present => batch_summary.present += 1,
+                    Done::Outcome(Outcome::Decrypted) => batch_summary.decrypted += 1,
+                    Done::Outcome(Outcome::Mirrored) => batch_summary.mirrored += 1,
+                    Done::Outcome(Outcome::Skipped) => batch_summary.skipped += 1,
+                    Done::Outcome(other) => {
+                        batch_summary.failed += 1;
+                        f.failures.insert(*uid, other.code());
+                    }
+                }
+            }
+            f.decrypted += batch_summary.decrypted;
+            f.mirrored += batch_summary.mirrored;
+            f.skipped += batch_summary.skipped;
+            f.present += batch_summary.present;
+            f.failed += batch_summary.failed;
+            f.last_uid = f.last_uid.max(batch_end);
+        })?;
+        for (uid, outcome) in &results {
+            if let Done::Outcome(o @ (Outcome::Failed(_) | Outcome::Unreadable(_))) = outcome {
+                tracing::warn!(account = %shared.account.name, folder, uid, outcome = %o.code(), "left as it is");
+            }
+        }
+        if let Some(events) = &shared.events {
+            if batch_summary != Summary::default() {
+                events(InboundEvent::Synced {
+                    account: shared.account.name.clone(),
+                    folder: folder.to_owned(),
+                    decrypted: batch_summary.decrypted,
+                    mirrored: batch_summary.mirrored,
+                    failed: batch_summary.failed,
+                });
+            }
+        }
+        summary.add(&batch_summary);
+        next = batch_end.saturating_add(1);
+        if last.is_none() {
+            break;
+        }
+    }
+    Ok(summary)
+}
+
+/// What became of one UID in a batch.
+enum Done {
+    Present,
+    Outcome(Outcome),
+}
+
+/// One batch's blocking work: match, decrypt, write.
+struct BatchWork {
+    account: String,
+    folder: String,
+    uidvalidity: u32,
+    mirror: bool,
+    maildir: Maildir,
+    index: Arc<Mutex<Index>>,
+}
+
+impl BatchWork {
+    fn run(
+        self,
+        batch: Vec<session::Fetched>,
+        keys: &[Unsealed],
+    ) -> Result<Vec<(u32, Done)>, AgentError> {
+        let mut out = Vec::with_capacity(batch.len());
+        for fetched in batch {
+            let sha256 = hex::encode(openssl::sha::sha256(&fetched.bytes));
+            let present = self.index.lock().unwrap_or_else(|p| p.into_inner()).has(
+                &self.folder,
+                self.uidvalidity,
+                fetched.uid,
+                &sha256,
+            );
+            if present {
+                out.push((fetched.uid, Done::Present));
+                continue;
+            }
+            let source = Source {
+                account: self.account.clone(),
+                folder: self.folder.clone(),
+                uidvalidity: self.uidvalidity,
+                uid: fetched.uid,
+            };
+            let processed = process(&fetched.bytes, Some(source), keys, self.mirror);
+            if let Some(copy) = &processed.copy {
+                self.maildir
+                    .deliver(copy)
+                    .map_err(|e| AgentError::Maildir(e.to_string()))?;
+                self.index.lock().unwrap_or_else(|p| p.into_inner()).add(
+                    &self.folder,
+                    self.uidvalidity,
+                    fetched.uid,
+                    &sha256,
+                );
+            }
+            out.push((fetched.uid, Done::Outcome(processed.outcome)));
+        }
+        Ok(out)
+    }
+}
+
+/// Runs the agent until `stop` turns true: a task per account and folder.
+pub async fn run(
+    accounts: Vec<Account>,
+    keys: Keys,
+    timings: Timings,
+    events: Option<Notify>,
+    stop: watch::Receiver<bool>,
+) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for account in accounts {
+        let name = account.name.clone();
+        let shared = match Shared::open(account, events.clone()) {
+            Ok(shared) => shared,
+            Err(e) => {
+                tracing::error!(account = %name, error = %e, "inbound account not started");
+                continue;
+            }
+        };
+        for folder in shared.account.folders.clone() {
+            let shared = shared.clone();
+            let keys = keys.clone();
+            let stop = stop.clone();
+            tasks.spawn(async move { watch_folder(shared, folder, keys, timings, stop).await });
+        }
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+/// One folder for as long as the agent runs: connect, catch up, IDLE (or
+/// poll), catch up again; on failure record it and retry with backoff.
+async fn watch_folder(
+    shared: Arc<Shared>,
+    folder: String,
+    keys: Keys,
+    timings: Timings,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut failures: u32 = 0;
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        match follow(&shared, &folder, &keys, timings, &mut stop).await {
+            Ok(()) => break,
+            Err(e) => {
+                failures = failures.saturating_add(1);
+                let factor = 2u32.saturating_pow(failures - 1).min(MAX_BACKOFF_FACTOR);
+                let pause = timings.retry * factor;
+                tracing::warn!(
+                    account = %shared.account.name,
+                    folder = %folder,
+                    error = %e,
+                    retry_in_secs = pause.as_secs(),
+                    "inbound sync failed"
+                );
+                shared.set_status("error", Some(e.to_string()));
+                tokio::select! {
+                    () = tokio::time::sleep(pause) => {}
+                    _ = stop.wait_for(|s| *s) => break,
+                }
+            }
+        }
+    }
+}
+
+/// Connects and follows the folder; returns only on stop (Ok) or error.
+async fn follow(
+    shared: &Arc<Shared>,
+    folder: &str,
+    keys: &Keys,
+    timings: Timings,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<(), AgentError> {
+    let password = shared.account.password()?;
+    let mut session = session::connect(&shared.account, &password, timings.command).await?;
+    drop(password);
+    let idle = session::has_idle(&mut session, timings.command).await?;
+    loop {
+        sync_folder(shared, &mut session, folder, keys, timings).await?;
+        shared.set_status("in sync", None);
+        if idle {
+            let (back, woken) =
+                session::idle(session, IDLE_INTERVAL, timings.command, stop).await?;
+            session = back;
+            if matches!(woken, Woken::Stop) {
+                session::logout(session, timings.command).await;
+                return Ok(());
+            }
+        } else {
+            let stopped = tokio::select! {
+                () = tokio::time::sleep(timings.poll) => false,
+                _ = stop.wait_for(|s| *s) => true,
+            };
+            if stopped {
+                session::logout(session, timings.command).await;
+                return Ok(());
+            }
+        }
+        while session.unsolicited_responses.try_recv().is_ok() {}
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

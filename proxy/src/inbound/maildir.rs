@@ -1,0 +1,207 @@
+//! The local Maildir the plaintext copies go to, written durably: each copy
+//! is written into `tmp/`, fsynced, renamed into `new/`, and `new/` is
+//! fsynced, before the sync state may say the message is done. Nothing here
+//! ever deletes a copy.
+//!
+//! The index of copies already present is read back from the provenance
+//! field, the first line of every file we write: after a crash between a
+//! rename and the state commit, the message is recognised, not copied twice.
+
+use std::collections::{HashMap, HashSet};
+use std::fs;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::copy::{Provenance, PROVENANCE};
+
+/// One Maildir (cur/, new/, tmp/), mode 700: it holds plaintext.
+#[derive(Debug, Clone)]
+pub struct Maildir {
+    root: PathBuf,
+}
+
+/// Copies of one account already in the Maildir, by where they came from.
+#[derive(Debug, Default)]
+pub struct Index {
+    /// (folder, uidvalidity, uid).
+    pub by_uid: HashSet<(String, u32, u32)>,
+    /// (folder, original's SHA-256) → the UIDVALIDITYs it was copied under.
+    pub by_hash: HashMap<(String, String), HashSet<u32>>,
+}
+
+impl Index {
+    /// Whether the message (folder, uidvalidity, uid, hash) has a copy:
+    /// the same UID, or the same bytes copied under another UIDVALIDITY
+    /// (the mailbox was recreated).
+    pub fn has(&self, folder: &str, uidvalidity: u32, uid: u32, sha256: &str) -> bool {
+        self.by_uid.contains(&(folder.to_owned(), uidvalidity, uid))
+            || self
+                .by_hash
+                .get(&(folder.to_owned(), sha256.to_owned()))
+                .is_some_and(|v| v.iter().any(|&u| u != uidvalidity))
+    }
+
+    pub fn add(&mut self, folder: &str, uidvalidity: u32, uid: u32, sha256: &str) {
+        self.by_uid.insert((folder.to_owned(), uidvalidity, uid));
+        self.by_hash
+            .entry((folder.to_owned(), sha256.to_owned()))
+            .or_default()
+            .insert(uidvalidity);
+    }
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl Maildir {
+    pub fn open(root: &Path) -> std::io::Result<Self> {
+        for sub in ["cur", "new", "tmp"] {
+            fs::create_dir_all(root.join(sub))?;
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(root, fs::Permissions::from_mode(0o700))?;
+        }
+        Ok(Self {
+            root: root.to_owned(),
+        })
+    }
+
+    /// Writes one message durably into `new/`; returns its path.
+    pub fn deliver(&self, bytes: &[u8]) -> std::io::Result<PathBuf> {
+        let name = unique_name();
+        let tmp = self.root.join("tmp").join(&name);
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut file = options.open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        drop(file);
+        let new = self.root.join("new").join(&name);
+        fs::rename(&tmp, &new)?;
+        fs::File::open(self.root.join("new"))?.sync_all()?;
+        Ok(new)
+    }
+
+    /// The copies of `account` in new/ and cur/, from their first field.
+    pub fn index(&self, account: &str) -> std::io::Result<Index> {
+        let mut index = Index::default();
+        for sub in ["new", "cur"] {
+            for entry in fs::read_dir(self.root.join(sub))?.flatten() {
+                let Some(provenance) = read_provenance(&entry.path()) else {
+                    continue;
+                };
+                if let Some(source) = provenance.source.filter(|s| s.account == account) {
+                    index.add(
+                        &source.folder,
+                        source.uidvalidity,
+                        source.uid,
+                        &provenance.original_sha256,
+                    );
+                }
+            }
+        }
+        Ok(index)
+    }
+
+    /// Every file in new/ and cur/ (for tests and status).
+    pub fn count(&self) -> usize {
+        ["new", "cur"]
+            .iter()
+            .filter_map(|s| fs::read_dir(self.root.join(s)).ok())
+            .map(|d| d.count())
+            .sum()
+    }
+}
+
+/// The provenance field at the top of a file, unfolded lines included.
+fn read_provenance(path: &Path) -> Option<Provenance> {
+    let file = fs::File::open(path).ok()?;
+    let mut reader = std::io::BufReader::new(file);
+    let mut field = Vec::new();
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        // A field of ours is short; a stranger's file is not read further.
+        if reader.read_until(b'\n', &mut line).ok()? == 0 || field.len() > 4096 {
+            break;
+        }
+        if field.is_empty() {
+            if !line
+                .get(..PROVENANCE.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(PROVENANCE.as_bytes()))
+            {
+                return None;
+            }
+        } else if !line.starts_with(b" ") && !line.starts_with(b"\t") {
+            break;
+        }
+        field.extend_from_slice(&line);
+    }
+    Provenance::parse(&field)
+}
+
+/// `<secs>.M<micros>P<pid>Q<n>.<host>` (the Maildir convention: unique per
+/// host, process and delivery).
+fn unique_name() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let host = fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().replace(['/', ':'], "_"))
+        .unwrap_or_else(|_| "localhost".into());
+    format!(
+        "{}.M{}P{}Q{n}.{host}",
+        now.as_secs(),
+        now.subsec_micros(),
+        std::process::id()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inbound::copy::Source;
+
+    #[test]
+    fn delivered_copies_are_indexed_by_uid_and_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let maildir = Maildir::open(&dir.path().join("m")).unwrap();
+        let p = Provenance {
+            source: Some(Source {
+                account: "work".into(),
+                folder: "INBOX".into(),
+                uidvalidity: 5,
+                uid: 9,
+            }),
+            original_sha256: "aa".into(),
+            kind: "mirrored".into(),
+            ..Provenance::default()
+        };
+        let mut bytes = p.field("\r\n").into_bytes();
+        bytes.extend_from_slice(b"From: a@x\r\n\r\nhi\r\n");
+        maildir.deliver(&bytes).unwrap();
+        maildir.deliver(b"From: not ours\r\n\r\n").unwrap();
+        let index = maildir.index("work").unwrap();
+        assert!(index.has("INBOX", 5, 9, "zz"));
+        assert!(
+            !index.has("INBOX", 5, 10, "aa"),
+            "same UIDVALIDITY: a new message"
+        );
+        assert!(
+            index.has("INBOX", 6, 1, "aa"),
+            "recreated mailbox: same bytes"
+        );
+        assert!(!index.has("Other", 5, 9, "aa"));
+        assert!(maildir.index("home").unwrap().by_uid.is_empty());
+        assert_eq!(maildir.count(), 2);
+        assert_eq!(fs::read_dir(dir.path().join("m/tmp")).unwrap().count(), 0);
+    }
+}
