@@ -435,3 +435,238 @@ fn sync_once_decrypts_a_mixed_mailbox_into_the_maildir_and_leaves_the_provider_u
         "the password is not shown: {status}"
     );
 }
+
+/// The provenance (uidvalidity, uid) of every copy, sorted.
+fn sources(maildir: &Path) -> Vec<(u32, u32)> {
+    let mut out: Vec<(u32, u32)> = copies(maildir)
+        .iter()
+        .map(|c| {
+            let text = String::from_utf8_lossy(c);
+            let head = &text[..text.find("\nFrom:").unwrap_or(text.len())];
+            let number = |key: &str| -> u32 {
+                head.split(';')
+                    .find_map(|part| part.trim().strip_prefix(key))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap()
+            };
+            (number("uidvalidity="), number("uid="))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn doveadm(server: &MailServer, args: &[&str], stdin: Option<&Path>) {
+    let mut command = Command::new("doveadm");
+    command
+        .arg("-c")
+        .arg(server.dir.join("dovecot.conf"))
+        .args(args);
+    if let Some(path) = stdin {
+        command.stdin(std::fs::File::open(path).unwrap());
+    }
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "doveadm {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn kill_9_during_a_500_message_sync_then_restart_gives_no_duplicate_and_no_gap() {
+    const N: usize = 500;
+    let server = MailServer::start(&[USER]);
+    let home = Home::new("");
+    home.script(
+        "$D keys generate --email me@in.test --algorithm p256 --passphrase-file $P --config $C >/dev/null; \
+         $D keys export-cert me@in.test --config $C > me.pem; \
+         printf 'Content-Type: text/plain\\r\\n\\r\\nsecret\\r\\n' > e.txt; \
+         openssl cms -encrypt -binary -aes-128-cbc -subject enc -in e.txt -out enc.eml me.pem",
+    );
+    let encrypted = home.read("enc.eml");
+    for n in 0..N {
+        let bytes = if n % 5 == 0 {
+            encrypted.clone()
+        } else {
+            format!(
+                "From: a@x.test\r\nSubject: {n}\r\nMessage-ID: <{n}@x.test>\r\n\r\nmessage {n}\r\n"
+            )
+            .into_bytes()
+        };
+        put(
+            &server,
+            USER,
+            &format!("{}.{n}.test:2,", 1_700_000_000 + n),
+            &bytes,
+        );
+    }
+    write_config(
+        &home,
+        &account_config(&home, &server, "big", "mirror_plaintext = true"),
+    );
+    let maildir = home.path().join("storage/decrypted/big");
+    let mut killed_at = None;
+    for _attempt in 0..3 {
+        let mut child = Command::new(danemail_bin())
+            .args(["inbound", "sync", "--once", "--config"])
+            .arg(&home.config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let target = copies(&maildir).len() + 40;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let count = std::fs::read_dir(maildir.join("new")).map_or(0, |d| d.count());
+            if count >= target || std::time::Instant::now() > deadline {
+                child.kill().unwrap();
+                let _ = child.wait();
+                killed_at = Some(count);
+                break;
+            }
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        if killed_at.is_some_and(|k| k < N) {
+            break;
+        }
+    }
+    let killed_at = killed_at.expect("the sync was killed mid-way");
+    assert!(killed_at < N, "killed after {killed_at} copies");
+    eprintln!("kill -9 after {killed_at} of {N} copies");
+    let (code, out) = inbound(&home, &["sync", "--once"]);
+    assert_eq!(code, Some(0), "{out}");
+    let found = sources(&maildir);
+    let uids: Vec<u32> = found.iter().map(|(_, uid)| *uid).collect();
+    assert_eq!(
+        uids,
+        (1..=N as u32).collect::<Vec<_>>(),
+        "no duplicate, no gap"
+    );
+    assert!(found.iter().all(|(v, _)| *v == found[0].0));
+    let (code, out) = inbound(&home, &["sync", "--once"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(copies(&maildir).len(), N);
+}
+
+#[test]
+fn a_recreated_mailbox_with_a_new_uidvalidity_gives_no_duplicate_and_keeps_every_copy() {
+    let server = MailServer::start(&[USER]);
+    let home = Home::new("");
+    home.script(MAKE_MESSAGES);
+    let names = ["cbc.eml", "ec.eml", "plain.eml", "stranger.eml"];
+    let fill = |with: &[&str]| {
+        doveadm(&server, &["mailbox", "create", "-u", USER, "Archive"], None);
+        for name in with {
+            doveadm(
+                &server,
+                &["save", "-u", USER, "-m", "Archive"],
+                Some(&home.path().join(name)),
+            );
+        }
+    };
+    fill(&names);
+    write_config(
+        &home,
+        &account_config(
+            &home,
+            &server,
+            "arc",
+            "folders = [\"Archive\"]\nmirror_plaintext = true",
+        ),
+    );
+    let (code, out) = inbound(&home, &["sync", "--once"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("2 decrypted, 1 mirrored, 1 failed"), "{out}");
+    let maildir = home.path().join("storage/decrypted/arc");
+    let first = sources(&maildir);
+    assert_eq!(first.len(), 3);
+
+    // UIDVALIDITY is time-based in Dovecot: let a second pass.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    doveadm(&server, &["mailbox", "delete", "-u", USER, "Archive"], None);
+    fill(&["gcm.eml", "cbc.eml", "ec.eml", "plain.eml", "stranger.eml"]);
+    let (code, out) = inbound(&home, &["sync", "--once"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("1 decrypted, 0 mirrored, 1 failed, 0 plaintext skipped, 3 already present"),
+        "{out}"
+    );
+    let second = sources(&maildir);
+    assert_eq!(second.len(), 4, "{second:?}");
+    assert!(first.iter().all(|s| second.contains(s)), "old copies kept");
+    assert_ne!(second[3].0, first[0].0, "a new UIDVALIDITY");
+    let (_, status) = inbound(&home, &["status"]);
+    assert!(status.contains("3 already present"), "{status}");
+}
+
+#[test]
+fn a_wrong_password_is_in_the_status_the_agent_keeps_running_and_the_fix_resumes_it() {
+    let server = MailServer::start(&[USER]);
+    let home = Home::new("");
+    home.script(MAKE_MESSAGES);
+    write_config(
+        &home,
+        &account_config(&home, &server, "live", "mirror_plaintext = true"),
+    );
+    let password = secret_file(&home.path().join("imap-live"), "Xyzzy-wrong");
+    let mut agent = Command::new(danemail_bin())
+        .args(["inbound", "sync", "--config"])
+        .arg(&home.config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let wait_status = |want: &str, secs: u64| -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            let (_, status) = inbound(&home, &["status"]);
+            if status.contains(want) || std::time::Instant::now() > deadline {
+                return status;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    let status = wait_status("login refused", 10);
+    assert!(status.contains("live: error: login refused"), "{status}");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(
+        agent.try_wait().unwrap().is_none(),
+        "the agent keeps running"
+    );
+
+    secret_file(&password, "pw");
+    let status = wait_status("live: in sync", 20);
+    assert!(status.contains("live: in sync"), "{status}");
+
+    // IDLE: a message delivered now is in the Maildir within 5 s.
+    let maildir = home.path().join("storage/decrypted/live");
+    let before = copies(&maildir).len();
+    let delivered = std::time::Instant::now();
+    doveadm(
+        &server,
+        &["save", "-u", USER, "-m", "INBOX"],
+        Some(&home.path().join("cbc.eml")),
+    );
+    while copies(&maildir).len() == before
+        && delivered.elapsed() < std::time::Duration::from_secs(5)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let after = copies(&maildir).len();
+    assert_eq!(after, before + 1, "in the Maildir within 5 s");
+    eprintln!("IDLE delivery → Maildir: {:?}", delivered.elapsed());
+
+    // SIGTERM: a clean stop; the log names no password.
+    let _ = Command::new("kill")
+        .args(["-TERM", &agent.id().to_string()])
+        .status();
+    let out = agent.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("login refused"), "{log}");
+    assert!(!log.contains("Xyzzy"), "{log}");
+}
