@@ -670,3 +670,44 @@ fn a_wrong_password_is_in_the_status_the_agent_keeps_running_and_the_fix_resumes
     assert!(log.contains("login refused"), "{log}");
     assert!(!log.contains("Xyzzy"), "{log}");
 }
+
+#[test]
+fn danemail_run_starts_the_agent_and_an_idle_delivery_is_in_the_maildir_within_5_s() {
+    let server = MailServer::start(&[USER]);
+    let home = Home::new("");
+    home.script(MAKE_MESSAGES);
+    put(&server, USER, "1700000000.1.test:2,", &home.read("cbc.eml"));
+    let smtp_port = support::free_port();
+    let account = account_config(&home, &server, "run", "");
+    write_config(
+        &home,
+        // DNS to a dead loopback port: the self-check stays on this machine.
+        &format!(
+            "enabled = true\n{account}[smtp]\nlisten = \"127.0.0.1:{smtp_port}\"\n\
+             [dns]\nservers = [\"127.0.0.1:9\"]\ntimeout_ms = 200\n"
+        ),
+    );
+    let mut proxy = support::mail::Proxy::start(&home.config, smtp_port);
+    let maildir = home.path().join("storage/decrypted/run");
+    let wait_for = |n: usize, limit: std::time::Duration| {
+        let start = std::time::Instant::now();
+        while copies(&maildir).len() < n && start.elapsed() < limit {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        start.elapsed()
+    };
+    wait_for(1, std::time::Duration::from_secs(20));
+    assert_eq!(copies(&maildir).len(), 1, "caught up: {}", proxy.log());
+    // Let the agent enter IDLE, then deliver.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    doveadm(
+        &server,
+        &["save", "-u", USER, "-m", "INBOX"],
+        Some(&home.path().join("gcm.eml")),
+    );
+    let took = wait_for(2, std::time::Duration::from_secs(5));
+    assert_eq!(copies(&maildir).len(), 2, "within 5 s: {}", proxy.log());
+    eprintln!("danemail run: delivery → Maildir in {took:?}");
+    assert!(proxy.log().contains("inbound agent is running"));
+    assert!(proxy.terminate().success(), "{}", proxy.log());
+}

@@ -49,6 +49,8 @@ pub enum Event {
     Finished {
         id: String,
     },
+    /// The inbound agent's account state or a stored batch (issue 10).
+    Inbound(crate::inbound::InboundEvent),
     /// The periodic check of the user's own SMIMEA (`publish::check`).
     SelfCheck {
         address: String,

@@ -511,3 +511,48 @@ fn unix_now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
+
+/// The agent as a part of the running service (`danemail run`, the app):
+/// started when `[inbound] enabled`, stopped when `stop` fires. A bad
+/// account is logged and reported, and the rest of the service runs on.
+pub async fn serve(
+    config: InboundConfig,
+    storage: std::path::PathBuf,
+    notify: Notify,
+    mut stop: tokio::sync::broadcast::Receiver<()>,
+) {
+    let accounts = match super::account::accounts(&config, Some(&storage), None) {
+        Ok(accounts) => accounts,
+        Err(e) => {
+            tracing::error!(error = %e, "inbound agent not started");
+            notify(InboundEvent::State {
+                account: String::new(),
+                state: "error".into(),
+                error: Some(e.to_string()),
+            });
+            return;
+        }
+    };
+    let sealer = match &config.key_passphrase_file {
+        Some(path) => match crate::credentials::read_secret_file(path) {
+            Ok(passphrase) => crate::keys::Sealer::Passphrase(passphrase),
+            Err(e) => {
+                tracing::error!(error = %e, "inbound agent not started: [inbound] key_passphrase_file");
+                return;
+            }
+        },
+        None => crate::keys::Sealer::Keyring,
+    };
+    tracing::info!(accounts = accounts.len(), "inbound agent is running");
+    let (tx, rx) = watch::channel(false);
+    let agent = tokio::spawn(run(
+        accounts,
+        Keys::new(&storage, sealer),
+        Timings::new(&config),
+        Some(notify),
+        rx,
+    ));
+    let _ = stop.recv().await;
+    let _ = tx.send(true);
+    let _ = agent.await;
+}

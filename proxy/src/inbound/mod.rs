@@ -25,7 +25,7 @@ mod session;
 mod state;
 
 pub use account::{accounts, set_password, Account, AccountError};
-pub use agent::{run, sync_once, AgentError, InboundEvent, Keys, Notify, Summary, Timings};
+pub use agent::{run, serve, sync_once, AgentError, InboundEvent, Keys, Notify, Summary, Timings};
 pub use maildir::Maildir;
 pub use state::{AccountState, FolderState};
 

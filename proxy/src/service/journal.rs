@@ -144,6 +144,8 @@ impl Journal {
                     item.in_outbox = false;
                 }
             }
+            // The inbound state lives in its own files (`inbound status`).
+            Event::Inbound(_) => {}
             Event::SelfCheck {
                 address,
                 status,

@@ -526,6 +526,9 @@ fn shell_event(event: &Event, journal: &Journal) -> ServiceEvent {
             detail: detail.clone(),
         },
         Event::Finished { id } => ServiceEvent::Finished { id: id.clone() },
+        // XXX: shells refresh the snapshot; an inbound view type (and its
+        // ts-rs binding) comes with the app's inbound settings.
+        Event::Inbound(_) => ServiceEvent::Status,
         Event::SelfCheck { address, .. } => ServiceEvent::SelfCheck {
             check: journal
                 .self_checks

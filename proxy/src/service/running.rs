@@ -234,6 +234,19 @@ impl Running {
             let stop = stop.subscribe();
             tasks.push(tokio::spawn(async move { outbox.run(stop).await }));
         }
+        if config.inbound.enabled {
+            // The inbound agent (issue 10): its reports join the one stream.
+            let events = events.clone();
+            let notify: crate::inbound::Notify = Arc::new(move |event| {
+                let _ = events.send(Event::Inbound(event));
+            });
+            tasks.push(tokio::spawn(crate::inbound::serve(
+                config.inbound.clone(),
+                storage.clone(),
+                notify,
+                stop.subscribe(),
+            )));
+        }
         background.push(tokio::spawn(self_checks(
             lookup.clone(),
             storage.clone(),
