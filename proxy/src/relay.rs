@@ -51,6 +51,9 @@ pub struct Relay {
     tls: Option<TlsParameters>,
     timeout: Duration,
     hello: ClientId,
+    /// Why nothing can be sent yet (no provider, no provider password):
+    /// every attempt defers with this, without connecting.
+    not_ready: Option<String>,
 }
 
 /// Chunk size when streaming a copy from disk.
@@ -74,6 +77,9 @@ impl Relay {
                 tls: None,
                 timeout: Duration::from_secs(config.timeout_secs),
                 hello: ClientId::Domain(hello.to_owned()),
+                not_ready: Some(
+                    "no provider is set ([upstream] host, or Settings in the app)".into(),
+                ),
             });
         }
         let tls = match config.security {
@@ -103,9 +109,18 @@ impl Relay {
                 })?)
             }
         };
+        // A login without its password would only fail at the provider
+        // (and count against the account): wait for the password instead.
+        let not_ready = (!config.username.is_empty() && password.is_none()).then(|| {
+            format!(
+                "no provider password for {}: set it in the app's Settings or with `danemail upstream set-password`",
+                config.username
+            )
+        });
         let credentials = (!config.username.is_empty())
             .then(|| Credentials::new(config.username.clone(), password.unwrap_or_default()));
         Ok(Self {
+            not_ready,
             host: config.host.clone(),
             port: config.port,
             security: config.security,
@@ -138,6 +153,9 @@ impl Relay {
         recipients: &[String],
         path: &Path,
     ) -> Result<Vec<Outcome>, String> {
+        if let Some(why) = &self.not_ready {
+            return Err(why.clone());
+        }
         let server = format!("{}:{}", self.host, self.port);
         let implicit_tls = match self.security {
             UpstreamSecurity::Tls => self.tls.clone(),

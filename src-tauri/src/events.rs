@@ -4,7 +4,7 @@
 
 use danemail::service::view::ServiceEvent;
 use danemail::service::Engine;
-use tauri::{AppHandle, Emitter as _, WindowEvent};
+use tauri::{AppHandle, Emitter as _, Manager as _, WindowEvent};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::notify::Notifier;
@@ -28,8 +28,11 @@ pub fn spawn_forwarder(app: AppHandle, engine: Engine) {
                 }
                 Err(RecvError::Closed) => break,
             };
-            if let Err(e) = app.emit_to(MAIN_WINDOW, EVENT, &event) {
-                tracing::warn!("event to window: {e}");
+            // No window while closed: it reads everything afresh when opened.
+            if app.get_webview_window(MAIN_WINDOW).is_some() {
+                if let Err(e) = app.emit_to(MAIN_WINDOW, EVENT, &event) {
+                    tracing::warn!("event to window: {e}");
+                }
             }
             tray::update(&app, &engine.status());
             notifier.on_event(&app, &event);

@@ -21,7 +21,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use danemail::config::Config;
 use danemail::service::{self, Engine};
-use tauri::{Manager, RunEvent, WindowEvent};
+use tauri::{Manager, RunEvent};
 
 use crate::shell::Shell;
 
@@ -175,14 +175,10 @@ fn gui(args: Args, config: Config, config_path: Option<PathBuf>) -> ExitCode {
             if let Some(engine) = app.try_state::<Engine>() {
                 events::on_window_event(app, &engine, event);
             }
-            if let WindowEvent::CloseRequested { api, .. } = event {
-                if window.label() == MAIN_WINDOW {
-                    // The service keeps running; the tray or a second
-                    // launch brings the window back.
-                    api.prevent_close();
-                    let _ = window.hide();
-                }
-            }
+            // Closing the window destroys it (and its web view) and
+            // nothing more: the service keeps running, ExitRequested below
+            // keeps the app alive without windows, and the tray or a second
+            // launch makes the window again (shell::show_main_window).
         })
         .build(tauri::generate_context!());
     let app = match app {

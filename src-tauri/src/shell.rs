@@ -64,10 +64,31 @@ impl Shell {
     }
 }
 
-/// Shows, restores and focuses the window.
+/// Shows, restores and focuses the window, creating it first when it is
+/// not there: it is not made at a hidden start, and closing it destroys it,
+/// so that the web view's processes (most of the app's memory) exist only
+/// while someone looks at them.
 pub fn show_main_window(app: &AppHandle) {
-    let Some(window) = app.get_webview_window(MAIN_WINDOW) else {
-        return;
+    let window = match app.get_webview_window(MAIN_WINDOW) {
+        Some(window) => window,
+        None => {
+            let Some(config) = app
+                .config()
+                .app
+                .windows
+                .iter()
+                .find(|w| w.label == MAIN_WINDOW)
+            else {
+                return;
+            };
+            match tauri::WebviewWindowBuilder::from_config(app, config).and_then(|b| b.build()) {
+                Ok(window) => window,
+                Err(e) => {
+                    tracing::error!("cannot open the window: {e}");
+                    return;
+                }
+            }
+        }
     };
     let _ = window.unminimize();
     let _ = window.show();

@@ -168,7 +168,12 @@ impl AppSession {
         let port = free_port();
         let native = free_port();
         let log = desktop.home.path().join(format!("driver-{port}.log"));
-        let driver = Command::new(tauri_driver())
+        let mut command = Command::new(tauri_driver());
+        // Its own process group: a failing test kills the driver,
+        // WebKitWebDriver and the app together (see Drop).
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let driver = command
             .args([
                 "--port",
                 &port.to_string(),
@@ -204,10 +209,9 @@ impl AppSession {
         }
     }
 
-    pub async fn close(mut self) {
+    pub async fn close(self) {
         let _ = self.client.clone().close().await;
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
+        // Drop kills what is left.
     }
 
     pub async fn find(&self, testid: &str) -> Element {
@@ -313,6 +317,16 @@ impl AppSession {
         let out = std::fs::read_to_string(&self.log).unwrap_or_default();
         let err = std::fs::read_to_string(self.log.with_extension("err")).unwrap_or_default();
         format!("{out}{err}")
+    }
+}
+
+impl Drop for AppSession {
+    fn drop(&mut self) {
+        // The whole group: tauri-driver, WebKitWebDriver, the app.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.driver.id())])
+            .status();
+        let _ = self.driver.wait();
     }
 }
 

@@ -41,7 +41,8 @@ pub fn outbox(config: Config, command: OutboxCommand) -> anyhow::Result<u8> {
         .storage
         .resolved_dir()
         .context("no storage directory: set [storage] dir")?;
-    let spool = Spool::open(&storage.join("outbox"))?;
+    // `danemail run` may be receiving into tmp/ right now: attach, never clear.
+    let spool = Spool::attach(&storage.join("outbox"));
     match command {
         OutboxCommand::List { json } => {
             let entries: Vec<_> = spool
@@ -84,9 +85,7 @@ pub fn outbox(config: Config, command: OutboxCommand) -> anyhow::Result<u8> {
         OutboxCommand::Retry { ids } => {
             let ids = if ids.is_empty() { spool.ids() } else { ids };
             for id in ids {
-                let mut entry = spool.load(&id)?;
-                entry.next_attempt = 0;
-                spool.update(&entry)?;
+                spool.retry_now(&id)?;
                 println!("{id}: will be retried at the next scan (within 30 s)");
             }
         }

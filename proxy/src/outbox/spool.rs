@@ -155,6 +155,15 @@ impl Spool {
         })
     }
 
+    /// A handle on an outbox another owner runs (status, the CLI's
+    /// `outbox` commands): unlike [`Self::open`] it never clears `tmp/`,
+    /// where that owner may be receiving a message right now.
+    pub fn attach(root: &Path) -> Self {
+        Self {
+            root: root.to_owned(),
+        }
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -372,6 +381,14 @@ impl Spool {
         write_record(&self.root.join("queue").join(&entry.id), entry)
     }
 
+    /// Makes an entry due now (the user's "retry"); the delivery agent
+    /// picks it up when woken or at its next scan.
+    pub fn retry_now(&self, id: &str) -> Result<(), SpoolError> {
+        let mut entry = self.load(id)?;
+        entry.next_attempt = 0;
+        self.update(&entry)
+    }
+
     /// Removes a finished entry. Not fsynced: if a crash undoes the
     /// removal, the entry is delivered again (at least once).
     pub fn remove(&self, id: &str) -> Result<(), SpoolError> {
@@ -490,6 +507,26 @@ fn restrict(path: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attaching_never_clears_a_message_being_received() {
+        let dir = tempfile::tempdir().unwrap();
+        let owner = Spool::open(dir.path()).unwrap();
+        let incoming = owner.incoming().unwrap();
+        std::fs::write(incoming.dir.join("message"), b"Subject: x\r\n\r\nbody").unwrap();
+        // The window's status, or `danemail outbox list` from another process.
+        let reader = Spool::attach(dir.path());
+        assert!(reader.ids().is_empty());
+        assert!(
+            incoming.dir.join("message").exists(),
+            "in-flight message deleted"
+        );
+        // Only a new owner (a restart) clears what was never acknowledged.
+        let dir_of_incoming = incoming.dir.clone();
+        std::mem::forget(incoming);
+        Spool::open(dir.path()).unwrap();
+        assert!(!dir_of_incoming.exists());
+    }
 
     fn entry(id: &str) -> Entry {
         Entry {

@@ -83,14 +83,13 @@ impl Engine {
             paused: AtomicBool::new(false),
             pump: Mutex::new(None),
         });
-        if let Ok(spool) = Spool::open(&storage.join("outbox")) {
-            let entries = spool
-                .ids()
-                .iter()
-                .filter_map(|id| spool.load(id).ok())
-                .collect();
-            lock(&inner.journal).seed(entries);
-        }
+        let spool = Spool::attach(&storage.join("outbox"));
+        let entries = spool
+            .ids()
+            .iter()
+            .filter_map(|id| spool.load(id).ok())
+            .collect();
+        lock(&inner.journal).seed(entries);
         let engine = Self { inner };
         engine.spawn_pump();
         {
@@ -120,7 +119,7 @@ impl Engine {
         let running = read(&self.inner.running).clone();
         let journal = lock(&self.inner.journal);
         let now = unix_now();
-        let spool = Spool::open(&self.inner.storage.join("outbox")).ok();
+        let spool = Spool::attach(&self.inner.storage.join("outbox"));
         status::snapshot(status::Inputs {
             config: &config,
             running: running.as_deref(),
@@ -138,7 +137,7 @@ impl Engine {
                 .as_ref()
                 .map(|p| p.display().to_string()),
             storage_dir: self.inner.storage.display().to_string(),
-            spool: spool.as_ref(),
+            spool: Some(&spool),
         })
     }
 
@@ -188,10 +187,7 @@ impl Engine {
 
     /// Retries a queued message now.
     pub fn outbox_retry(&self, id: &str) -> Result<(), UiError> {
-        let spool = self.spool()?;
-        let mut entry = spool.load(id).map_err(not_found)?;
-        entry.next_attempt = 0;
-        spool.update(&entry)?;
+        self.spool().retry_now(id).map_err(not_found)?;
         if let Some(running) = read(&self.inner.running).as_ref() {
             running.outbox.waker().notify_one();
         }
@@ -200,7 +196,7 @@ impl Engine {
 
     /// Deletes a queued message (shells ask first).
     pub fn outbox_delete(&self, id: &str) -> Result<(), UiError> {
-        self.spool()?.remove(id).map_err(not_found)?;
+        self.spool().remove(id).map_err(not_found)?;
         tracing::info!(%id, "outbox entry deleted by the user");
         let _ = self
             .inner
@@ -431,8 +427,9 @@ impl Engine {
         })
     }
 
-    fn spool(&self) -> Result<Spool, UiError> {
-        Ok(Spool::open(&self.inner.storage.join("outbox"))?)
+    /// The outbox, without clearing its `tmp/` (the running parts own that).
+    fn spool(&self) -> Spool {
+        Spool::attach(&self.inner.storage.join("outbox"))
     }
 
     /// The storage directory in use.

@@ -160,13 +160,18 @@ pub fn snapshot(inputs: Inputs<'_>) -> Status {
         ));
     }
     for check in inputs.self_checks.iter().filter(|c| c.status != "ok") {
+        let what = match check.status.as_str() {
+            "missing" => "is not published in DNS yet",
+            "mismatch" => "does not match what DNS publishes",
+            "insecure" => "is published in DNS that is not signed",
+            "bogus" => "is published, but DNSSEC validation fails for it",
+            "expiring" => "expires soon",
+            _ => "could not be checked in DNS",
+        };
         problems.push(problem(
             AppState::Attention,
             "keys",
-            format!(
-                "Your certificate for {} is not published correctly ({}): {}",
-                check.address, check.status, check.detail
-            ),
+            format!("Your certificate for {} {what}.", check.address),
             Some(&check.advice),
         ));
     }
