@@ -104,6 +104,15 @@ $D encrypt --from a@x.test --rcpt me@in.test --cert me.pem --out-dir dm --config
 cp dm/1.eml dm.eml
 $D encrypt --from a@x.test --rcpt me@in.test --cert me.pem --rsa-oaep --cipher aes-256-gcm --out-dir dm-gcm --config $C < dm-in.eml >/dev/null
 cp dm-gcm/1.eml dm-gcm.eml
+# gpgsm (GnuPG's S/MIME): its own CMS, wrapped in the MIME headers here.
+export GNUPGHOME=$PWD/gnupg; mkdir -m 700 -p gnupg
+echo disable-crl-checks > gnupg/gpgsm.conf
+echo "$(openssl x509 -in me.pem -noout -fingerprint -sha1 | cut -d= -f2) S relax" > gnupg/trustlist.txt
+gpgsm --batch --quiet --import me.pem 2>/dev/null
+gpgsm --batch --quiet -r me@in.test -o gpgsm.p7m --encrypt entity.txt 2>/dev/null
+gpgconf --kill all
+printf 'From: a@x.test\r\nTo: me@in.test\r\nSubject: gpgsm\r\nMIME-Version: 1.0\r\nContent-Type: application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m\r\nContent-Transfer-Encoding: base64\r\n\r\n' > gpgsm.eml
+base64 -w 76 gpgsm.p7m | sed 's/$/\r/' >> gpgsm.eml
 # A new key for me@: the old one stays for decryption.
 $D keys generate --replace --email me@in.test --passphrase-file $P --config $C >/dev/null
 $D keys export-cert me@in.test --config $C > me-new.pem
@@ -121,6 +130,7 @@ fn decrypt_reads_danemail_and_openssl_messages_byte_for_byte_and_names_failures(
         ("oaep.eml", &entity, "aes-256-cbc/rsa-oaep"),
         ("ec.eml", &entity, "aes-128-cbc/ecdh"),
         ("new-key.eml", &entity, "aes-256-cbc/rsa"),
+        ("gpgsm.eml", &entity, "kind=decrypted"),
         ("opaque.eml", &entity, "signature=opaque-verified-unwrapped"),
         (
             "detached.eml",
@@ -323,6 +333,13 @@ fn sync_once_decrypts_a_mixed_mailbox_into_the_maildir_and_leaves_the_provider_u
     let server = MailServer::start(&[USER]);
     let home = Home::new("");
     home.script(MAKE_MESSAGES);
+    // A 30 MB message (a 22 MB attachment in base64), encrypted.
+    home.script(
+        "{ printf 'Content-Type: application/octet-stream\\r\\nContent-Transfer-Encoding: base64\\r\\n\\r\\n'; \
+           head -c 22000000 /dev/urandom | base64 -w 76 | sed 's/$/\\r/'; } > big.txt; \
+         openssl cms -encrypt -binary -aes-256-cbc -subject big -in big.txt -out big.eml me.pem",
+    );
+    assert!(home.read("big.txt").len() > 29_000_000);
     let names = [
         "cbc.eml",
         "gcm.eml",
@@ -336,6 +353,8 @@ fn sync_once_decrypts_a_mixed_mailbox_into_the_maildir_and_leaves_the_provider_u
         "stranger.eml",
         "garbage.eml",
         "plain.eml",
+        "gpgsm.eml",
+        "big.eml",
     ];
     for (n, name) in names.iter().enumerate() {
         put(
@@ -358,18 +377,23 @@ fn sync_once_decrypts_a_mixed_mailbox_into_the_maildir_and_leaves_the_provider_u
     let (code, out) = inbound(&home, &["sync", "--once", "--account", "work"]);
     assert_eq!(code, Some(0), "{out}");
     assert!(
-        out.contains("work: in sync: 9 decrypted, 0 mirrored, 2 failed, 1 plaintext skipped"),
+        out.contains("work: in sync: 11 decrypted, 0 mirrored, 2 failed, 1 plaintext skipped"),
         "{out}"
     );
 
     let maildir = home.path().join("storage/decrypted/work");
     let stored = copies(&maildir);
-    assert_eq!(stored.len(), 9);
+    assert_eq!(stored.len(), 11);
     let entity = home.read("entity.txt");
     let detached = home.read("detached-signed.txt");
     let dm = b"Content-Type: text/plain; charset=us-ascii\r\n\r\nencrypted by danemail\r\n";
     let count = |want: &[u8]| stored.iter().filter(|c| c.ends_with(want)).count();
-    assert_eq!(count(&entity), 6, "cbc, gcm, oaep, ec, opaque, new key");
+    assert_eq!(
+        count(&entity),
+        7,
+        "cbc, gcm, oaep, ec, opaque, new key, gpgsm"
+    );
+    assert_eq!(count(&home.read("big.txt")), 1, "30 MB");
     assert_eq!(count(&detached), 1);
     assert_eq!(count(dm), 2);
     for copy in &stored {
@@ -389,7 +413,7 @@ fn sync_once_decrypts_a_mixed_mailbox_into_the_maildir_and_leaves_the_provider_u
     assert!(status.contains("mirror: never synced"), "{status}");
     let (_, json) = inbound(&home, &["status", "--json"]);
     let json: serde_json::Value = serde_json::from_str(&json).unwrap();
-    assert_eq!(json[0]["folders"]["INBOX"]["decrypted"], 9);
+    assert_eq!(json[0]["folders"]["INBOX"]["decrypted"], 11);
     assert_eq!(
         json[0]["folders"]["INBOX"]["failures"]
             .as_object()
@@ -402,7 +426,7 @@ fn sync_once_decrypts_a_mixed_mailbox_into_the_maildir_and_leaves_the_provider_u
     let (code, out) = inbound(&home, &["sync", "--once", "--account", "work"]);
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("work: in sync: 0 decrypted"), "{out}");
-    assert_eq!(copies(&maildir).len(), 9);
+    assert_eq!(copies(&maildir).len(), 11);
 
     // mirror_plaintext: the plaintext message too; twice adds nothing.
     for _ in 0..2 {
@@ -410,7 +434,7 @@ fn sync_once_decrypts_a_mixed_mailbox_into_the_maildir_and_leaves_the_provider_u
         assert_eq!(code, Some(0), "{out}");
     }
     let mirrored = copies(&home.path().join("storage/decrypted/mirror"));
-    assert_eq!(mirrored.len(), 10);
+    assert_eq!(mirrored.len(), 12);
     assert_eq!(
         mirrored
             .iter()

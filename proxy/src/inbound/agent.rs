@@ -26,6 +26,9 @@ use crate::keys::{KeyStore, Unsealed};
 /// while keeping round trips few (FIELD-NOTES: 500 × 4.8 KB ≈ 20 ms).
 const BATCH: u32 = 200;
 
+/// Threads that decrypt one batch at most (the machine may have fewer).
+const MAX_WORKERS: usize = 4;
+
 /// RFC 2177 §3: clients should re-issue IDLE at least every 29 minutes.
 const IDLE_INTERVAL: Duration = Duration::from_secs(29 * 60);
 
@@ -362,13 +365,45 @@ struct BatchWork {
 }
 
 impl BatchWork {
+    /// Decryption dominates (FIELD-NOTES: ~1.6 ms a message against ~0.04 ms
+    /// of IMAP): the batch is split over the machine's cores. Copies are
+    /// independent files, so the order of writes does not matter; the state
+    /// commit after the whole batch is what orders effects.
     fn run(
         self,
         batch: Vec<session::Fetched>,
         keys: &[Unsealed],
     ) -> Result<Vec<(u32, Done)>, AgentError> {
+        let workers = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, MAX_WORKERS);
+        let chunk = batch.len().div_ceil(workers).max(1);
         let mut out = Vec::with_capacity(batch.len());
-        for fetched in batch {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = batch
+                .chunks(chunk)
+                .map(|part| scope.spawn(|| self.run_part(part, keys)))
+                .collect();
+            for handle in handles {
+                match handle.join() {
+                    Ok(Ok(part)) => out.extend(part),
+                    Ok(Err(e)) => return Err(e),
+                    Err(_) => return Err(AgentError::Maildir("a worker panicked".into())),
+                }
+            }
+            Ok(())
+        })?;
+        out.sort_by_key(|(uid, _)| *uid);
+        Ok(out)
+    }
+
+    fn run_part(
+        &self,
+        part: &[session::Fetched],
+        keys: &[Unsealed],
+    ) -> Result<Vec<(u32, Done)>, AgentError> {
+        let mut out = Vec::with_capacity(part.len());
+        for fetched in part {
             let sha256 = hex::encode(openssl::sha::sha256(&fetched.bytes));
             let present = self.index.lock().unwrap_or_else(|p| p.into_inner()).has(
                 &self.folder,
