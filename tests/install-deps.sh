@@ -15,7 +15,8 @@ packages=(
     openssl libssl-dev pkg-config    # certificates; the openssl crate
     faketime                         # a wrong clock, for one test
     gpgsm gpg-agent gpgconf libnss3-tools  # S/MIME decrypters: gpgsm, NSS cmsutil
-    postfix dovecot-imapd dovecot-lmtpd    # the provider, for the proxy tests
+    postfix dovecot-imapd dovecot-lmtpd    # the provider, for the proxy and inbound tests
+    isync                                  # mbsync: the inbound benchmark's peer
     gnome-keyring dbus-daemon              # a real Secret Service (keyring test)
     swaks libnet-ssleay-perl python3       # real SMTP clients
     ldap-utils                             # ldapsearch, a real LDAP client

@@ -275,6 +275,9 @@ async fn sync_folder(
     }
     let mut summary = Summary::default();
     let mut keys_now: Option<Arc<Vec<Unsealed>>> = None;
+    // One batch is decrypted and written while the next is fetched; the
+    // state commits stay in UID order, each after its batch is durable.
+    let mut pending: Option<(Batch, u32)> = None;
     loop {
         let last = match examined.uid_next {
             Some(uid_next) if uid_next <= next => break,
@@ -285,6 +288,9 @@ async fn sync_folder(
         let Some(batch_end) = last.or_else(|| batch.last().map(|f| f.uid)) else {
             break;
         };
+        if let Some((work, end)) = pending.take() {
+            summary.add(&commit(shared, folder, uidvalidity, work, end).await?);
+        }
         if !batch.is_empty() && keys_now.is_none() {
             keys_now = Some(keys.unsealed().await?);
         }
@@ -297,55 +303,81 @@ async fn sync_folder(
             maildir: shared.maildir.clone(),
             index: shared.index.clone(),
         };
-        let results = tokio::task::spawn_blocking(move || work.run(batch, &keys_batch))
-            .await
-            .map_err(|e| AgentError::Maildir(e.to_string()))??;
-        // The copies are durable: now the state may say so.
-        let mut batch_summary = Summary::default();
-        shared.with_state(|state| {
-            let f = state.folder(folder, uidvalidity);
-            for (uid, outcome) in &results {
-                match outcome {
-                    Done::Present => batch_summary.present += 1,
-                    Done::Outcome(Outcome::Decrypted) => batch_summary.decrypted += 1,
-                    Done::Outcome(Outcome::Mirrored) => batch_summary.mirrored += 1,
-                    Done::Outcome(Outcome::Skipped) => batch_summary.skipped += 1,
-                    Done::Outcome(other) => {
-                        batch_summary.failed += 1;
-                        f.failures.insert(*uid, other.code());
-                    }
-                }
-            }
-            f.decrypted += batch_summary.decrypted;
-            f.mirrored += batch_summary.mirrored;
-            f.skipped += batch_summary.skipped;
-            f.present += batch_summary.present;
-            f.failed += batch_summary.failed;
-            f.last_uid = f.last_uid.max(batch_end);
-        })?;
-        for (uid, outcome) in &results {
-            if let Done::Outcome(o @ (Outcome::Failed(_) | Outcome::Unreadable(_))) = outcome {
-                tracing::warn!(account = %shared.account.name, folder, uid, outcome = %o.code(), "left as it is");
-            }
-        }
-        if let Some(events) = &shared.events {
-            if batch_summary != Summary::default() {
-                events(InboundEvent::Synced {
-                    account: shared.account.name.clone(),
-                    folder: folder.to_owned(),
-                    decrypted: batch_summary.decrypted,
-                    mirrored: batch_summary.mirrored,
-                    failed: batch_summary.failed,
-                });
-            }
-        }
-        summary.add(&batch_summary);
+        pending = Some((
+            tokio::task::spawn_blocking(move || work.run(batch, &keys_batch)),
+            batch_end,
+        ));
         next = batch_end.saturating_add(1);
         if last.is_none() {
             break;
         }
     }
+    if let Some((work, end)) = pending.take() {
+        summary.add(&commit(shared, folder, uidvalidity, work, end).await?);
+    }
     Ok(summary)
+}
+
+/// A batch being decrypted and written.
+type Batch = tokio::task::JoinHandle<Result<Vec<(u32, Done)>, AgentError>>;
+
+/// Waits for a batch, makes its copies durable (the directory fsync), then
+/// commits the state up to `batch_end`.
+async fn commit(
+    shared: &Arc<Shared>,
+    folder: &str,
+    uidvalidity: u32,
+    work: Batch,
+    batch_end: u32,
+) -> Result<Summary, AgentError> {
+    let results = work
+        .await
+        .map_err(|e| AgentError::Maildir(e.to_string()))??;
+    let maildir = shared.maildir.clone();
+    tokio::task::spawn_blocking(move || maildir.sync())
+        .await
+        .map_err(|e| AgentError::Maildir(e.to_string()))?
+        .map_err(|e| AgentError::Maildir(e.to_string()))?;
+    // The copies are durable: now the state may say so.
+    let mut batch_summary = Summary::default();
+    shared.with_state(|state| {
+        let f = state.folder(folder, uidvalidity);
+        for (uid, outcome) in &results {
+            match outcome {
+                Done::Present => batch_summary.present += 1,
+                Done::Outcome(Outcome::Decrypted) => batch_summary.decrypted += 1,
+                Done::Outcome(Outcome::Mirrored) => batch_summary.mirrored += 1,
+                Done::Outcome(Outcome::Skipped) => batch_summary.skipped += 1,
+                Done::Outcome(other) => {
+                    batch_summary.failed += 1;
+                    f.failures.insert(*uid, other.code());
+                }
+            }
+        }
+        f.decrypted += batch_summary.decrypted;
+        f.mirrored += batch_summary.mirrored;
+        f.skipped += batch_summary.skipped;
+        f.present += batch_summary.present;
+        f.failed += batch_summary.failed;
+        f.last_uid = f.last_uid.max(batch_end);
+    })?;
+    for (uid, outcome) in &results {
+        if let Done::Outcome(o @ (Outcome::Failed(_) | Outcome::Unreadable(_))) = outcome {
+            tracing::warn!(account = %shared.account.name, folder, uid, outcome = %o.code(), "left as it is");
+        }
+    }
+    if let Some(events) = &shared.events {
+        if batch_summary != Summary::default() {
+            events(InboundEvent::Synced {
+                account: shared.account.name.clone(),
+                folder: folder.to_owned(),
+                decrypted: batch_summary.decrypted,
+                mirrored: batch_summary.mirrored,
+                failed: batch_summary.failed,
+            });
+        }
+    }
+    Ok(batch_summary)
 }
 
 /// What became of one UID in a batch.

@@ -1,7 +1,7 @@
 //! The local Maildir the plaintext copies go to, written durably: each copy
-//! is written into `tmp/`, fsynced, renamed into `new/`, and `new/` is
-//! fsynced, before the sync state may say the message is done. Nothing here
-//! ever deletes a copy.
+//! is written into `tmp/`, fsynced and renamed into `new/`; `new/` is
+//! fsynced ([`Maildir::sync`], once per batch) before the sync state may say
+//! the batch is done. Nothing here ever deletes a copy.
 //!
 //! The index of copies already present is read back from the provenance
 //! field, the first line of every file we write: after a crash between a
@@ -53,6 +53,16 @@ impl Index {
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// The host part of Maildir file names, read once.
+fn host() -> &'static str {
+    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| {
+        fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().replace(['/', ':'], "_"))
+            .unwrap_or_else(|_| "localhost".into())
+    })
+}
+
 impl Maildir {
     pub fn open(root: &Path) -> std::io::Result<Self> {
         for sub in ["cur", "new", "tmp"] {
@@ -68,7 +78,8 @@ impl Maildir {
         })
     }
 
-    /// Writes one message durably into `new/`; returns its path.
+    /// Writes one message into `new/` (the file fsynced; the directory by
+    /// [`Self::sync`]); returns its path.
     pub fn deliver(&self, bytes: &[u8]) -> std::io::Result<PathBuf> {
         let name = unique_name();
         let tmp = self.root.join("tmp").join(&name);
@@ -85,8 +96,12 @@ impl Maildir {
         drop(file);
         let new = self.root.join("new").join(&name);
         fs::rename(&tmp, &new)?;
-        fs::File::open(self.root.join("new"))?.sync_all()?;
         Ok(new)
+    }
+
+    /// Makes the renames into `new/` durable (fsync of the directory).
+    pub fn sync(&self) -> std::io::Result<()> {
+        fs::File::open(self.root.join("new"))?.sync_all()
     }
 
     /// The copies of `account` in new/ and cur/, from their first field.
@@ -154,14 +169,12 @@ fn unique_name() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let host = fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().replace(['/', ':'], "_"))
-        .unwrap_or_else(|_| "localhost".into());
     format!(
-        "{}.M{}P{}Q{n}.{host}",
+        "{}.M{}P{}Q{n}.{}",
         now.as_secs(),
         now.subsec_micros(),
-        std::process::id()
+        std::process::id(),
+        host()
     )
 }
 
