@@ -735,3 +735,81 @@ fn danemail_run_starts_the_agent_and_an_idle_delivery_is_in_the_maildir_within_5
     assert!(proxy.log().contains("inbound agent is running"));
     assert!(proxy.terminate().success(), "{}", proxy.log());
 }
+
+/// Runs `script` under a private D-Bus session with an unlocked
+/// gnome-keyring (the real Secret Service), as tests/proxy_e2e.rs does.
+fn in_keyring_session(home: &Home, script: &str) -> String {
+    let out = Command::new("dbus-run-session")
+        .args([
+            "--",
+            "bash",
+            "-c",
+            &format!(
+                "set -euo pipefail; printf unlock | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1; {script}"
+            ),
+        ])
+        .current_dir(home.path())
+        .env("HOME", home.path())
+        .env("XDG_DATA_HOME", home.path().join("data"))
+        .env("XDG_RUNTIME_DIR", home.path())
+        .env("D", danemail_bin())
+        .env("C", &home.config)
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn keys_sealed_by_the_keyring_and_a_keyring_password_decrypt_a_synced_message() {
+    let server = MailServer::start(&[USER]);
+    let home = Home::new("");
+    // No password_file, no key_passphrase_file: both secrets in the keyring.
+    std::fs::write(
+        &home.config,
+        format!(
+            "[storage]\ndir = \"{}\"\n[[inbound.accounts]]\nname = \"ring\"\nhost = \"127.0.0.1\"\n\
+             port = {}\nsecurity = \"none\"\nusername = \"{USER}\"\n",
+            home.path().join("storage").display(),
+            server.port("IMAP_PORT"),
+        ),
+    )
+    .unwrap();
+    let stdout = in_keyring_session(
+        &home,
+        "$D keys generate --email me@in.test --config $C >/dev/null; \
+         $D keys export-cert me@in.test --config $C > me.pem; \
+         printf 'Content-Type: text/plain\\r\\n\\r\\nsealed by the keyring\\r\\n' > e.txt; \
+         openssl cms -encrypt -binary -aes-256-cbc -subject ring -in e.txt -out ring.eml me.pem; \
+         $D inbound sync --once --config $C || true; \
+         printf 'pw\\n' | $D inbound set-password ring --config $C",
+    );
+    assert!(
+        stdout.contains("ring: error: account `ring`: password: none stored"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("stored in the OS keyring"), "{stdout}");
+    put(
+        &server,
+        USER,
+        "1700000000.1.test:2,",
+        &home.read("ring.eml"),
+    );
+    let stdout = in_keyring_session(&home, "$D inbound sync --once --config $C");
+    assert!(stdout.contains("ring: in sync: 1 decrypted"), "{stdout}");
+    let stored = copies(&home.path().join("storage/decrypted/ring"));
+    assert_eq!(stored.len(), 1);
+    assert!(stored[0].ends_with(&home.read("e.txt")));
+    // The password is in no file in the clear.
+    for entry in std::fs::read_dir(home.path().join("storage/inbound")).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        assert!(!text.contains("\"pw\""), "{text}");
+    }
+}
