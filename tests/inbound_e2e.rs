@@ -165,6 +165,14 @@ fn decrypt_reads_danemail_and_openssl_messages_byte_for_byte_and_names_failures(
         assert!(text.contains(label), "{name}: {label} not in {text}");
         assert_eq!(text.matches("X-DANE-Mail-Decrypted").count(), 1, "{name}");
     }
+    // The replaced key is listed as retired.
+    let list = home.script("$D keys list --config $C");
+    assert_eq!(list.matches("me@in.test  sha256").count(), 2, "{list}");
+    assert!(
+        list.contains("retired (kept to decrypt old mail)"),
+        "{list}"
+    );
+
     // danemail's copy: trace first, Message-ID kept, the forged field gone.
     let dm = String::from_utf8(home.decrypt("dm.eml").stdout).unwrap();
     let body_at = dm.find("Content-Type: text/plain").unwrap();

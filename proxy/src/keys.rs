@@ -312,6 +312,32 @@ impl KeyStore {
         Ok(keys)
     }
 
+    /// Keys replaced by `replace`, kept for decryption (`keys/history/`).
+    pub fn retired(&self) -> Result<Vec<StoredKey>, KeyError> {
+        let history = self.dir.join("history");
+        let Ok(entries) = fs::read_dir(&history) else {
+            return Ok(Vec::new());
+        };
+        let mut keys = Vec::new();
+        for path in entries.flatten().map(|e| e.path()) {
+            if path.extension().is_some_and(|e| e == "pem") {
+                let pem = fs::read(&path).map_err(|e| store_error(&path, e))?;
+                let stem = path
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or_default();
+                // `<address>.<unix seconds>`
+                let address = stem.rsplit_once('.').map_or(stem, |(a, _)| a);
+                keys.push(StoredKey {
+                    address: address.to_owned(),
+                    certificate: X509::from_pem(&pem)?,
+                });
+            }
+        }
+        keys.sort_by(|a, b| a.address.cmp(&b.address));
+        Ok(keys)
+    }
+
     pub fn certificate(&self, address: &Address) -> Result<X509, KeyError> {
         let path = self.dir.join(format!("{}.pem", file_stem(address)));
         let pem = fs::read(&path).map_err(|_| KeyError::NotFound(address.original.clone()))?;

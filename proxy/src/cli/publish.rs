@@ -144,6 +144,14 @@ pub fn keys(config: Config, args: KeysArgs) -> anyhow::Result<u8> {
                     key.certificate.not_after()
                 ))?;
             }
+            for key in store.retired()? {
+                let der = key.certificate.to_der()?;
+                emit(&format!(
+                    "{}  sha256 {}  retired (kept to decrypt old mail)\n",
+                    key.address,
+                    hex::encode(openssl::sha::sha256(&der)),
+                ))?;
+            }
         }
         KeysCommand::ExportCert { address, der } => {
             let certificate = store.certificate(&Address::parse(&address)?)?;
