@@ -155,3 +155,6 @@ echo
 echo "per message (one 4.8 KB RSA-2048 message, $runs runs, process start included):"
 echo "  danemail decrypt      ${d_each} ms"
 echo "  openssl cms -decrypt  ${o_each} ms"
+cd - >/dev/null
+DANEMAIL_BENCH_STORAGE=$work/storage DANEMAIL_BENCH_PASSPHRASE=$work/pw DANEMAIL_BENCH_MESSAGE=$work/one.eml \
+    cargo bench -q -p danemail --bench decrypt 2>/dev/null | grep 'in-process'
