@@ -19,13 +19,18 @@ bin=$CARGO_TARGET_DIR/release/danemail
 
 work=$(mktemp -d /tmp/dm-inb.XXXXXX)
 chmod 0755 "$work" # Postfix and Dovecot walk into it
-user=bench@provider.test
+# One mailbox per size, all filled before anything is timed, and no file
+# deleted in between: ext4 scans past recently deleted inodes when it
+# creates files, which would slow whichever client runs after a deletion.
+small=small@provider.test
+large=large@provider.test
+user=$small
 cleanup() {
     bash tests/fixtures/mail/stop.sh "$work/p" >/dev/null 2>&1 || true
     rm -rf "$work"
 }
 trap cleanup EXIT
-bash tests/fixtures/mail/start.sh "$work/p" "$user" >/dev/null
+bash tests/fixtures/mail/start.sh "$work/p" "$small" "$large" >/dev/null
 # shellcheck disable=SC1091
 source "$work/p/env"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
@@ -34,7 +39,7 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 cd "$work"
 printf 'bench passphrase\n' >pw && chmod 600 pw
 printf 'pw\n' >imap-pw && chmod 600 imap-pw
-openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=bench -addext "subjectAltName=email:$user" \
+openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=bench -addext "subjectAltName=email:bench@provider.test" \
     -keyout bench.key -out bench.pem -days 30 2>/dev/null
 openssl pkcs12 -export -inkey bench.key -in bench.pem -passout pass:p12 -out bench.p12
 printf 'p12\n' >p12pw && chmod 600 p12pw
@@ -43,15 +48,19 @@ cat >config.toml <<TOML
 dir = "$work/storage"
 [inbound]
 key_passphrase_file = "$work/pw"
+TOML
+for who in small large; do
+    cat >>config.toml <<TOML
 [[inbound.accounts]]
-name = "bench"
+name = "$who"
 host = "127.0.0.1"
 port = $IMAP_PORT
 security = "none"
-username = "$user"
+username = "$who@provider.test"
 password_file = "$work/imap-pw"
 mirror_plaintext = true
 TOML
+done
 "$bin" keys import bench.p12 --password-file p12pw --passphrase-file pw --config config.toml >/dev/null
 
 # 50 distinct encrypted bodies (~4.8 KB messages), each used under many
@@ -62,9 +71,9 @@ for i in $(seq 1 50); do
     openssl cms -encrypt -binary -aes-256-cbc -in enc/$i.txt -out enc/$i.eml bench.pem
 done
 
-fill() { # fill COUNT: a fresh INBOX of COUNT messages
-    local count=$1 maildir=$work/p/mail/$user/Maildir
-    rm -rf "$work/p/mail/$user"
+fill() { # fill USER COUNT: USER's INBOX gets COUNT messages
+    local user=$1 count=$2
+    local maildir=$work/p/mail/$user/Maildir
     python3 - "$maildir" "$count" "$work/enc" <<'PY'
 import os, random, sys
 maildir, count, enc = sys.argv[1], int(sys.argv[2]), sys.argv[3]
@@ -91,31 +100,36 @@ PY
     doveadm -c "$work/p/dovecot.conf" mailbox status -u "$user" messages INBOX >/dev/null
 }
 
-cat >mbsyncrc <<RC
-IMAPAccount bench
+: >mbsyncrc
+for who in small large; do
+    cat >>mbsyncrc <<RC
+IMAPAccount $who
 Host 127.0.0.1
 Port $IMAP_PORT
-User $user
+User $who@provider.test
 Pass pw
 SSLType None
 AuthMechs LOGIN
 
-IMAPStore far
-Account bench
+IMAPStore $who-far
+Account $who
 
-MaildirStore near
-Path $work/mbsync/
-Inbox $work/mbsync/INBOX
+MaildirStore $who-near
+Path $work/mbsync-$who/
+Inbox $work/mbsync-$who/INBOX
 
-Channel bench
-Far :far:
-Near :near:
+Channel $who
+Far :$who-far:
+Near :$who-near:
 Patterns INBOX
 Sync Pull
 Create Near
 Expunge None
 SyncState *
+
 RC
+    mkdir -p "$work/mbsync-$who"
+done
 
 measure() { # measure CMD...: prints "seconds peak_kb"
     /usr/bin/time -f "%e %M" -o "$work/time.out" "$@" >/dev/null 2>"$work/cmd.err" || {
@@ -126,15 +140,17 @@ measure() { # measure CMD...: prints "seconds peak_kb"
 }
 
 printf '\n%-8s %-10s %10s %10s %12s %8s\n' messages client seconds msg/s "peak RSS" ratio
-for count in $((N / 5)) "$N"; do
-    fill "$count"
-    rm -rf "$work/storage/decrypted" "$work/storage/inbound" "$work/mbsync"
-    read -r d_sec d_kb < <(measure "$bin" inbound sync --once --config config.toml)
-    stored=$(find "$work/storage/decrypted/bench/new" -type f | wc -l)
+fill "$small" $((N / 5))
+fill "$large" "$N"
+sync
+sleep 2
+for who in small large; do
+    count=$(find "$work/p/mail/$who@provider.test/Maildir" -type f \( -path '*/new/*' -o -path '*/cur/*' \) | wc -l)
+    read -r d_sec d_kb < <(measure "$bin" inbound sync --once --account "$who" --config config.toml)
+    stored=$(find "$work/storage/decrypted/$who/new" -type f | wc -l)
     [[ $stored -eq $count ]] || { echo "danemail stored $stored of $count" >&2; exit 1; }
-    mkdir -p "$work/mbsync"
-    read -r m_sec m_kb < <(measure mbsync -q -c mbsyncrc bench)
-    mirrored=$(find "$work/mbsync/INBOX" -type f -path '*/new/*' -o -type f -path '*/cur/*' | wc -l)
+    read -r m_sec m_kb < <(measure mbsync -q -c mbsyncrc "$who")
+    mirrored=$(find "$work/mbsync-$who/INBOX" -type f \( -path '*/new/*' -o -path '*/cur/*' \) | wc -l)
     [[ $mirrored -eq $count ]] || { echo "mbsync stored $mirrored of $count" >&2; exit 1; }
     ratio=$(python3 -c "print(f'{$d_sec / max($m_sec, 0.01):.2f}x')")
     printf '%-8s %-10s %10s %10.0f %9s MB %8s\n' "$count" danemail "$d_sec" "$(python3 -c "print($count / max($d_sec, 0.01))")" "$((d_kb / 1024))" "$ratio"
