@@ -135,7 +135,10 @@ impl Running {
         // defers) and shows as a problem; it does not stop the service.
         let (upstream_password, upstream_problem) = match upstream_password {
             Ok(found) => (found, None),
-            Err(e) => (None, Some(e.to_string())),
+            Err(e) => {
+                tracing::warn!(error = %e, "mail is kept in the outbox until the provider password is set");
+                (None, Some(e.to_string()))
+            }
         };
         let relay = Arc::new(Relay::new(
             &config.upstream,
