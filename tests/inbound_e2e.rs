@@ -744,35 +744,14 @@ fn danemail_run_starts_the_agent_and_an_idle_delivery_is_in_the_maildir_within_5
     assert!(proxy.terminate().success(), "{}", proxy.log());
 }
 
-/// Runs `script` under a private D-Bus session with an unlocked
-/// gnome-keyring (the real Secret Service), as tests/proxy_e2e.rs does.
+/// The shared keyring session, with `$D` the CLI and `$C` the config.
 fn in_keyring_session(home: &Home, script: &str) -> String {
-    let out = Command::new("dbus-run-session")
-        .args([
-            "--",
-            "bash",
-            "-c",
-            &format!(
-                "set -euo pipefail; printf unlock | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1; {script}"
-            ),
-        ])
-        .current_dir(home.path())
-        .env("HOME", home.path())
-        .env("XDG_DATA_HOME", home.path().join("data"))
-        .env("XDG_RUNTIME_DIR", home.path())
-        .env("D", danemail_bin())
-        .env("C", &home.config)
-        .env_remove("DBUS_SESSION_BUS_ADDRESS")
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+    let bin = danemail_bin();
+    support::in_keyring_session(
+        home.path(),
+        script,
+        &[("D", bin.as_os_str()), ("C", home.config.as_os_str())],
+    )
 }
 
 #[test]

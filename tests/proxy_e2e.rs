@@ -719,29 +719,8 @@ fn pkcs12_import_modern_and_legacy_and_wrong_password() {
     );
 }
 
-/// Runs `script` in a private D-Bus session with an unlocked gnome-keyring
-/// and a throw-away HOME; returns stdout.
 fn in_keyring_session(home: &std::path::Path, script: &str) -> String {
-    let out = Command::new("dbus-run-session")
-        .args([
-            "--",
-            "sh",
-            "-c",
-            &format!("set -e; printf unlock | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1; {script}"),
-        ])
-        .env("HOME", home)
-        .env("XDG_DATA_HOME", home.join("data"))
-        .env("XDG_RUNTIME_DIR", home)
-        .env_remove("DBUS_SESSION_BUS_ADDRESS")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+    support::in_keyring_session(home, script, &[])
 }
 
 #[test]

@@ -247,6 +247,38 @@ pub fn danemail_bin() -> PathBuf {
     }
 }
 
+/// Runs `script` with bash in a private D-Bus session with an unlocked
+/// gnome-keyring (the real Secret Service) and a throw-away HOME, so no real
+/// keyring is touched; `env` adds variables. Returns stdout; panics with
+/// stdout and stderr when the script fails.
+pub fn in_keyring_session(home: &Path, script: &str, env: &[(&str, &std::ffi::OsStr)]) -> String {
+    let out = Command::new("dbus-run-session")
+        .args([
+            "--",
+            "bash",
+            "-c",
+            &format!(
+                "set -euo pipefail; printf unlock | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1; {script}"
+            ),
+        ])
+        .current_dir(home)
+        .env("HOME", home)
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env("XDG_RUNTIME_DIR", home)
+        .envs(env.iter().copied())
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("dbus-run-session (package dbus-daemon)");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 /// Runs the `danemail` binary built for these tests.
 pub fn danemail(args: &[&str]) -> std::process::Output {
     Command::new(danemail_bin())
