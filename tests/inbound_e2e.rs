@@ -589,7 +589,16 @@ fn a_recreated_mailbox_with_a_new_uidvalidity_gives_no_duplicate_and_keeps_every
     let server = MailServer::start(&[USER]);
     let home = Home::new("");
     home.script(MAKE_MESSAGES);
-    let names = ["cbc.eml", "ec.eml", "plain.eml", "stranger.eml"];
+    let names = ["cbc.eml", "ec.eml", "plain.eml", "stranger.eml", "dm.eml"];
+    // A migration that rewrites header fields: the same Message-ID and
+    // body, other bytes. It must be recognised, not copied again.
+    let dm = home.read("dm.eml");
+    assert!(String::from_utf8_lossy(&dm).contains("Message-ID: <dm-1@x.test>"));
+    std::fs::write(
+        home.path().join("dm-migrated.eml"),
+        [b"X-Migrated-By: imapsync\r\n".as_slice(), &dm].concat(),
+    )
+    .unwrap();
     let fill = |with: &[&str]| {
         doveadm(&server, &["mailbox", "create", "-u", USER, "Archive"], None);
         for name in with {
@@ -612,27 +621,46 @@ fn a_recreated_mailbox_with_a_new_uidvalidity_gives_no_duplicate_and_keeps_every
     );
     let (code, out) = inbound(&home, &["sync", "--once"]);
     assert_eq!(code, Some(0), "{out}");
-    assert!(out.contains("2 decrypted, 1 mirrored, 1 failed"), "{out}");
+    assert!(out.contains("3 decrypted, 1 mirrored, 1 failed"), "{out}");
     let maildir = home.path().join("storage/decrypted/arc");
     let first = sources(&maildir);
-    assert_eq!(first.len(), 3);
+    assert_eq!(first.len(), 4);
 
     // UIDVALIDITY is time-based in Dovecot: let a second pass.
     std::thread::sleep(std::time::Duration::from_millis(1100));
     doveadm(&server, &["mailbox", "delete", "-u", USER, "Archive"], None);
-    fill(&["gcm.eml", "cbc.eml", "ec.eml", "plain.eml", "stranger.eml"]);
+    fill(&[
+        "gcm.eml",
+        "cbc.eml",
+        "ec.eml",
+        "plain.eml",
+        "stranger.eml",
+        "dm-migrated.eml",
+    ]);
     let (code, out) = inbound(&home, &["sync", "--once"]);
     assert_eq!(code, Some(0), "{out}");
     assert!(
-        out.contains("1 decrypted, 0 mirrored, 1 failed, 0 plaintext skipped, 3 already present"),
+        out.contains("1 decrypted, 0 mirrored, 1 failed, 0 plaintext skipped, 4 already present"),
         "{out}"
     );
     let second = sources(&maildir);
-    assert_eq!(second.len(), 4, "{second:?}");
+    assert_eq!(second.len(), 5, "{second:?}");
     assert!(first.iter().all(|s| second.contains(s)), "old copies kept");
-    assert_ne!(second[3].0, first[0].0, "a new UIDVALIDITY");
+    assert_ne!(second[4].0, first[0].0, "a new UIDVALIDITY");
     let (_, status) = inbound(&home, &["status"]);
-    assert!(status.contains("3 already present"), "{status}");
+    assert!(status.contains("4 already present"), "{status}");
+    // Every UID has its outcome in the state.
+    let state = std::fs::read_to_string(home.path().join("storage/inbound/arc.json")).unwrap();
+    let state: serde_json::Value = serde_json::from_str(&state).unwrap();
+    let archive = &state["folders"]["Archive"];
+    assert_eq!(archive["outcomes"]["decrypted"], "1", "{archive}");
+    assert_eq!(archive["outcomes"]["present"], "2:4,6", "{archive}");
+    assert!(
+        archive["failures"]["5"]
+            .as_str()
+            .is_some_and(|f| f.starts_with("failed: not for us")),
+        "{archive}"
+    );
 }
 
 #[test]
@@ -799,4 +827,188 @@ fn keys_sealed_by_the_keyring_and_a_keyring_password_decrypt_a_synced_message() 
         let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
         assert!(!text.contains("\"pw\""), "{text}");
     }
+}
+
+/// An account on `host:port` with `security` (and `extra` lines).
+fn account_at(
+    home: &Home,
+    name: &str,
+    host: &str,
+    port: u16,
+    security: &str,
+    extra: &str,
+) -> String {
+    let password = secret_file(&home.path().join(format!("imap-{name}")), "pw");
+    format!(
+        "[[inbound.accounts]]\nname = \"{name}\"\nhost = \"{host}\"\nport = {port}\n\
+         security = \"{security}\"\nusername = \"{USER}\"\npassword_file = \"{pw}\"\n{extra}\n",
+        pw = password.display(),
+    )
+}
+
+#[test]
+fn tls_and_starttls_are_verified_against_the_ca_and_an_unknown_ca_is_refused() {
+    let server = MailServer::start(&[USER]);
+    let home = Home::new("");
+    home.script(MAKE_MESSAGES);
+    put(&server, USER, "1700000000.1.test:2,", &home.read("cbc.eml"));
+    let ca = format!("ca_file = \"{}\"", server.ca_file().display());
+    write_config(
+        &home,
+        &format!(
+            "{}{}",
+            account_at(
+                &home,
+                "tls",
+                "localhost",
+                server.port("IMAPS_PORT"),
+                "tls",
+                &ca
+            ),
+            account_at(
+                &home,
+                "starttls",
+                "localhost",
+                server.port("IMAP_PORT"),
+                "starttls",
+                &ca
+            ),
+        ),
+    );
+    let (code, out) = inbound(&home, &["sync", "--once"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("tls: in sync: 1 decrypted"), "{out}");
+    assert!(out.contains("starttls: in sync: 1 decrypted"), "{out}");
+    for name in ["tls", "starttls"] {
+        let stored = copies(&home.path().join("storage/decrypted").join(name));
+        assert_eq!(stored.len(), 1, "{name}");
+        assert!(stored[0].ends_with(&home.read("entity.txt")), "{name}");
+    }
+    // Dovecot says both logins were inside TLS.
+    let log = std::fs::read_to_string(server.dir.join("dovecot.log")).unwrap();
+    let logins: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("imap-login") && l.contains("Login: user="))
+        .collect();
+    assert_eq!(logins.len(), 2, "{log}");
+    assert!(logins.iter().all(|l| l.contains(", TLS")), "{logins:#?}");
+
+    // Without the provider's CA, the certificate is refused before LOGIN,
+    // over either way in; the line says why.
+    write_config(
+        &home,
+        &format!(
+            "{}{}",
+            account_at(
+                &home,
+                "tls",
+                "localhost",
+                server.port("IMAPS_PORT"),
+                "tls",
+                ""
+            ),
+            account_at(
+                &home,
+                "starttls",
+                "localhost",
+                server.port("IMAP_PORT"),
+                "starttls",
+                ""
+            ),
+        ),
+    );
+    let (code, out) = inbound(&home, &["sync", "--once"]);
+    assert_eq!(code, Some(1), "{out}");
+    for name in ["tls", "starttls"] {
+        assert!(
+            out.contains(&format!(
+                "{name}: error: TLS with localhost: invalid peer certificate: UnknownIssuer"
+            )),
+            "{out}"
+        );
+    }
+    let log = std::fs::read_to_string(server.dir.join("dovecot.log")).unwrap();
+    assert_eq!(
+        log.matches("Login: user=").count(),
+        2,
+        "no login without a verified certificate"
+    );
+}
+
+#[test]
+fn without_idle_the_agent_polls_and_with_idle_it_re_issues_idle_and_both_see_new_mail() {
+    let server = MailServer::start(&[USER]);
+    let home = Home::new("");
+    home.script(MAKE_MESSAGES);
+    write_config(
+        &home,
+        &format!(
+            "poll_secs = 1\nidle_secs = 1\n{}{}",
+            // The listener on 127.0.0.2 announces no IDLE after login.
+            account_at(
+                &home,
+                "poll",
+                "127.0.0.2",
+                server.port("IMAP_NOIDLE_PORT"),
+                "none",
+                ""
+            ),
+            account_at(
+                &home,
+                "idle",
+                "127.0.0.1",
+                server.port("IMAP_PORT"),
+                "none",
+                ""
+            ),
+        ),
+    );
+    let agent = Command::new(danemail_bin())
+        .args(["inbound", "sync", "--config"])
+        .arg(&home.config)
+        .env("RUST_LOG", "danemail=debug")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let (_, status) = inbound(&home, &["status"]);
+        if status.contains("poll: in sync") && status.contains("idle: in sync") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{status}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // Two IDLE periods pass: re-issued, and the next message still arrives.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let delivered = std::time::Instant::now();
+    doveadm(
+        &server,
+        &["save", "-u", USER, "-m", "INBOX"],
+        Some(&home.path().join("cbc.eml")),
+    );
+    let both = || {
+        ["poll", "idle"]
+            .iter()
+            .map(|n| copies(&home.path().join("storage/decrypted").join(n)).len())
+            .collect::<Vec<_>>()
+    };
+    while both() != [1, 1] && delivered.elapsed() < std::time::Duration::from_secs(5) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(both(), [1, 1], "both in the Maildir within 5 s");
+    eprintln!("poll + IDLE delivery → Maildir: {:?}", delivered.elapsed());
+    let _ = Command::new("kill")
+        .args(["-TERM", &agent.id().to_string()])
+        .status();
+    let out = agent.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("polling every 1 s (the server has no IDLE)"),
+        "{log}"
+    );
+    assert!(log.contains("IDLE, re-issued every 1 s"), "{log}");
+    assert!(log.contains("IDLE re-issued"), "{log}");
 }

@@ -240,6 +240,9 @@ pub struct InboundConfig {
     pub key_passphrase_file: Option<PathBuf>,
     /// Where IDLE is missing: how often a folder is polled.
     pub poll_secs: u64,
+    /// How long one IDLE lasts before it is re-issued; at most 1740 (RFC
+    /// 2177 §3: 29 minutes, so that servers' 30-minute timers never fire).
+    pub idle_secs: u64,
     /// Pause after a failed connection or login before the next try
     /// (doubling up to 16×): a wrong password is retried slowly.
     pub retry_secs: u64,
@@ -254,6 +257,7 @@ impl Default for InboundConfig {
             enabled: false,
             key_passphrase_file: None,
             poll_secs: 60,
+            idle_secs: 29 * 60,
             retry_secs: 60,
             timeout_secs: 60,
             accounts: Vec::new(),

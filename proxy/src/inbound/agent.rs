@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use super::account::Account;
 use super::copy::Source;
 use super::maildir::{Index, Maildir};
-use super::message::{process, Outcome};
+use super::message::{process_known, Fingerprint, Outcome};
 use super::session::{self, ImapError, ImapSession, Woken};
 use super::state::AccountState;
 use crate::config::InboundConfig;
@@ -30,7 +30,7 @@ const BATCH: u32 = 200;
 const MAX_WORKERS: usize = 4;
 
 /// RFC 2177 §3: clients should re-issue IDLE at least every 29 minutes.
-const IDLE_INTERVAL: Duration = Duration::from_secs(29 * 60);
+const MAX_IDLE: Duration = Duration::from_secs(29 * 60);
 
 /// Backoff grows to this multiple of `retry_secs`.
 const MAX_BACKOFF_FACTOR: u32 = 16;
@@ -41,6 +41,8 @@ pub struct Timings {
     pub command: Duration,
     pub retry: Duration,
     pub poll: Duration,
+    /// One IDLE's length before it is re-issued (≤ 29 minutes).
+    pub idle: Duration,
 }
 
 impl Timings {
@@ -49,6 +51,7 @@ impl Timings {
             command: Duration::from_secs(config.timeout_secs.max(1)),
             retry: Duration::from_secs(config.retry_secs.max(1)),
             poll: Duration::from_secs(config.poll_secs.max(1)),
+            idle: Duration::from_secs(config.idle_secs.max(1)).min(MAX_IDLE),
         }
     }
 }
@@ -343,16 +346,30 @@ async fn commit(
     shared.with_state(|state| {
         let f = state.folder(folder, uidvalidity);
         for (uid, outcome) in &results {
-            match outcome {
-                Done::Present => batch_summary.present += 1,
-                Done::Outcome(Outcome::Decrypted) => batch_summary.decrypted += 1,
-                Done::Outcome(Outcome::Mirrored) => batch_summary.mirrored += 1,
-                Done::Outcome(Outcome::Skipped) => batch_summary.skipped += 1,
+            let code = match outcome {
+                Done::Present => {
+                    batch_summary.present += 1;
+                    "present"
+                }
+                Done::Outcome(Outcome::Decrypted) => {
+                    batch_summary.decrypted += 1;
+                    "decrypted"
+                }
+                Done::Outcome(Outcome::Mirrored) => {
+                    batch_summary.mirrored += 1;
+                    "mirrored"
+                }
+                Done::Outcome(Outcome::Skipped) => {
+                    batch_summary.skipped += 1;
+                    "skipped"
+                }
                 Done::Outcome(other) => {
                     batch_summary.failed += 1;
                     f.failures.insert(*uid, other.code());
+                    continue;
                 }
-            }
+            };
+            f.outcomes.entry(code.to_owned()).or_default().insert(*uid);
         }
         f.decrypted += batch_summary.decrypted;
         f.mirrored += batch_summary.mirrored;
@@ -436,12 +453,12 @@ impl BatchWork {
     ) -> Result<Vec<(u32, Done)>, AgentError> {
         let mut out = Vec::with_capacity(part.len());
         for fetched in part {
-            let sha256 = hex::encode(openssl::sha::sha256(&fetched.bytes));
+            let print = Fingerprint::of(&fetched.bytes);
             let present = self.index.lock().unwrap_or_else(|p| p.into_inner()).has(
                 &self.folder,
                 self.uidvalidity,
                 fetched.uid,
-                &sha256,
+                &print,
             );
             if present {
                 out.push((fetched.uid, Done::Present));
@@ -453,7 +470,7 @@ impl BatchWork {
                 uidvalidity: self.uidvalidity,
                 uid: fetched.uid,
             };
-            let processed = process(&fetched.bytes, Some(source), keys, self.mirror);
+            let processed = process_known(&fetched.bytes, &print, Some(source), keys, self.mirror);
             if let Some(copy) = &processed.copy {
                 self.maildir
                     .deliver(copy)
@@ -462,7 +479,7 @@ impl BatchWork {
                     &self.folder,
                     self.uidvalidity,
                     fetched.uid,
-                    &sha256,
+                    &print,
                 );
             }
             out.push((fetched.uid, Done::Outcome(processed.outcome)));
@@ -548,16 +565,34 @@ async fn follow(
     let mut session = session::connect(&shared.account, &password, timings.command).await?;
     drop(password);
     let idle = session::has_idle(&mut session, timings.command).await?;
+    tracing::info!(
+        account = %shared.account.name,
+        folder,
+        "following the folder by {}",
+        if idle {
+            format!("IDLE, re-issued every {} s", timings.idle.as_secs())
+        } else {
+            format!(
+                "polling every {} s (the server has no IDLE)",
+                timings.poll.as_secs()
+            )
+        }
+    );
     loop {
         sync_folder(shared, &mut session, folder, keys, timings).await?;
         shared.set_status("in sync", None);
         if idle {
-            let (back, woken) =
-                session::idle(session, IDLE_INTERVAL, timings.command, stop).await?;
+            let (back, woken) = session::idle(session, timings.idle, timings.command, stop).await?;
             session = back;
-            if matches!(woken, Woken::Stop) {
-                session::logout(session, timings.command).await;
-                return Ok(());
+            match woken {
+                Woken::Stop => {
+                    session::logout(session, timings.command).await;
+                    return Ok(());
+                }
+                Woken::Interval => {
+                    tracing::debug!(account = %shared.account.name, folder, "IDLE re-issued")
+                }
+                Woken::Change => {}
             }
         } else {
             let stopped = tokio::select! {

@@ -32,6 +32,10 @@ pub struct Provenance {
     /// SHA-256 of the original message as fetched (hex): the match key after
     /// a UIDVALIDITY change.
     pub original_sha256: String,
+    /// The original's Message-ID and the SHA-256 of its body: the second
+    /// match key (header fields rewritten by a migration).
+    pub message_id: Option<String>,
+    pub body_sha256: Option<String>,
     /// `decrypted` or `mirrored`.
     pub kind: String,
     pub certificate_sha256: Option<String>,
@@ -61,6 +65,12 @@ impl Provenance {
         }
         parts.push(format!("kind={}", quote(&self.kind)));
         parts.push(format!("sha256={}", self.original_sha256));
+        if let Some(m) = &self.message_id {
+            parts.push(format!("message-id={}", quote(m)));
+        }
+        if let Some(b) = &self.body_sha256 {
+            parts.push(format!("body-sha256={b}"));
+        }
         if let Some(c) = &self.certificate_sha256 {
             parts.push(format!("cert-sha256={c}"));
         }
@@ -93,6 +103,8 @@ impl Provenance {
                 "uid" => uid = value.parse().ok(),
                 "kind" => p.kind = value,
                 "sha256" => p.original_sha256 = value,
+                "message-id" => p.message_id = Some(value),
+                "body-sha256" => p.body_sha256 = Some(value),
                 "cert-sha256" => p.certificate_sha256 = Some(value),
                 "cipher" => p.cipher = Some(value),
                 "signature" => p.signature = Some(value),
@@ -280,6 +292,8 @@ mod tests {
                 uid: 42,
             }),
             original_sha256: "cd".into(),
+            message_id: Some("<a\"b@x.test>".into()),
+            body_sha256: Some("ef".into()),
             kind: "decrypted".into(),
             certificate_sha256: Some("ab".into()),
             cipher: Some("aes-256-cbc".into()),

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::copy::{Provenance, PROVENANCE};
+use super::message::Fingerprint;
 
 /// One Maildir (cur/, new/, tmp/), mode 700: it holds plaintext.
 #[derive(Debug, Clone)]
@@ -28,26 +29,40 @@ pub struct Index {
     pub by_uid: HashSet<(String, u32, u32)>,
     /// (folder, original's SHA-256) → the UIDVALIDITYs it was copied under.
     pub by_hash: HashMap<(String, String), HashSet<u32>>,
+    /// (folder, Message-ID, body's SHA-256) → the UIDVALIDITYs.
+    pub by_message: HashMap<(String, String, String), HashSet<u32>>,
 }
 
 impl Index {
-    /// Whether the message (folder, uidvalidity, uid, hash) has a copy:
-    /// the same UID, or the same bytes copied under another UIDVALIDITY
-    /// (the mailbox was recreated).
-    pub fn has(&self, folder: &str, uidvalidity: u32, uid: u32, sha256: &str) -> bool {
+    /// Whether the message at (folder, uidvalidity, uid) has a copy: the
+    /// same UID, or — the mailbox was recreated — a copy under another
+    /// UIDVALIDITY of the same bytes, or of the same Message-ID and body.
+    pub fn has(&self, folder: &str, uidvalidity: u32, uid: u32, print: &Fingerprint) -> bool {
+        let other = |v: &HashSet<u32>| v.iter().any(|&u| u != uidvalidity);
         self.by_uid.contains(&(folder.to_owned(), uidvalidity, uid))
             || self
                 .by_hash
-                .get(&(folder.to_owned(), sha256.to_owned()))
-                .is_some_and(|v| v.iter().any(|&u| u != uidvalidity))
+                .get(&(folder.to_owned(), print.sha256.clone()))
+                .is_some_and(other)
+            || print.message_id.as_ref().is_some_and(|id| {
+                self.by_message
+                    .get(&(folder.to_owned(), id.clone(), print.body_sha256.clone()))
+                    .is_some_and(other)
+            })
     }
 
-    pub fn add(&mut self, folder: &str, uidvalidity: u32, uid: u32, sha256: &str) {
+    pub fn add(&mut self, folder: &str, uidvalidity: u32, uid: u32, print: &Fingerprint) {
         self.by_uid.insert((folder.to_owned(), uidvalidity, uid));
         self.by_hash
-            .entry((folder.to_owned(), sha256.to_owned()))
+            .entry((folder.to_owned(), print.sha256.clone()))
             .or_default()
             .insert(uidvalidity);
+        if let Some(id) = &print.message_id {
+            self.by_message
+                .entry((folder.to_owned(), id.clone(), print.body_sha256.clone()))
+                .or_default()
+                .insert(uidvalidity);
+        }
     }
 }
 
@@ -113,12 +128,14 @@ impl Maildir {
                     continue;
                 };
                 if let Some(source) = provenance.source.filter(|s| s.account == account) {
-                    index.add(
-                        &source.folder,
-                        source.uidvalidity,
-                        source.uid,
-                        &provenance.original_sha256,
-                    );
+                    let print = Fingerprint {
+                        sha256: provenance.original_sha256,
+                        message_id: provenance.message_id,
+                        // Copies written before this field existed match by
+                        // bytes only.
+                        body_sha256: provenance.body_sha256.unwrap_or_default(),
+                    };
+                    index.add(&source.folder, source.uidvalidity, source.uid, &print);
                 }
             }
         }
@@ -195,6 +212,8 @@ mod tests {
                 uid: 9,
             }),
             original_sha256: "aa".into(),
+            message_id: Some("<m@x>".into()),
+            body_sha256: Some("bb".into()),
             kind: "mirrored".into(),
             ..Provenance::default()
         };
@@ -203,16 +222,30 @@ mod tests {
         maildir.deliver(&bytes).unwrap();
         maildir.deliver(b"From: not ours\r\n\r\n").unwrap();
         let index = maildir.index("work").unwrap();
-        assert!(index.has("INBOX", 5, 9, "zz"));
+        let print = |sha: &str, id: Option<&str>, body: &str| Fingerprint {
+            sha256: sha.into(),
+            message_id: id.map(Into::into),
+            body_sha256: body.into(),
+        };
+        let same = print("aa", Some("<m@x>"), "bb");
+        assert!(index.has("INBOX", 5, 9, &print("zz", None, "zz")));
         assert!(
-            !index.has("INBOX", 5, 10, "aa"),
+            !index.has("INBOX", 5, 10, &same),
             "same UIDVALIDITY: a new message"
         );
         assert!(
-            index.has("INBOX", 6, 1, "aa"),
+            index.has("INBOX", 6, 1, &print("aa", None, "zz")),
             "recreated mailbox: same bytes"
         );
-        assert!(!index.has("Other", 5, 9, "aa"));
+        assert!(
+            index.has("INBOX", 6, 1, &print("cc", Some("<m@x>"), "bb")),
+            "recreated mailbox: same Message-ID and body, header rewritten"
+        );
+        assert!(
+            !index.has("INBOX", 6, 1, &print("cc", Some("<m@x>"), "dd")),
+            "same Message-ID, another body: another message"
+        );
+        assert!(!index.has("Other", 5, 9, &same));
         assert!(maildir.index("home").unwrap().by_uid.is_empty());
         assert_eq!(maildir.count(), 2);
         assert_eq!(fs::read_dir(dir.path().join("m/tmp")).unwrap().count(), 0);

@@ -27,9 +27,9 @@ mod state;
 pub use account::{accounts, set_password, Account, AccountError};
 pub use agent::{run, serve, sync_once, AgentError, InboundEvent, Keys, Notify, Summary, Timings};
 pub use maildir::Maildir;
-pub use state::{AccountState, FolderState};
+pub use state::{AccountState, FolderState, UidSet};
 
 pub use copy::{decrypted_copy, mirrored_copy, Provenance, Source, PROVENANCE};
 pub use decrypt::{decrypt, Decrypted, Failure, Signature};
 pub use detect::{kind, Kind};
-pub use message::{process, Outcome, Processed};
+pub use message::{process, process_known, Fingerprint, Outcome, Processed};
