@@ -488,7 +488,7 @@ fn sources(maildir: &Path) -> Vec<(u32, u32)> {
     out
 }
 
-fn doveadm(server: &MailServer, args: &[&str], stdin: Option<&Path>) {
+fn doveadm(server: &MailServer, args: &[&str], stdin: Option<&Path>) -> String {
     let mut command = Command::new("doveadm");
     command
         .arg("-c")
@@ -503,6 +503,7 @@ fn doveadm(server: &MailServer, args: &[&str], stdin: Option<&Path>) {
         "doveadm {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]
@@ -1011,4 +1012,104 @@ fn without_idle_the_agent_polls_and_with_idle_it_re_issues_idle_and_both_see_new
     );
     assert!(log.contains("IDLE, re-issued every 1 s"), "{log}");
     assert!(log.contains("IDLE re-issued"), "{log}");
+}
+
+#[test]
+fn danger_append_to_folder_appends_each_decrypted_copy_once_across_interrupted_appends() {
+    let server = MailServer::start(&[USER]);
+    let home = Home::new("");
+    home.script(MAKE_MESSAGES);
+    for (i, name) in ["cbc.eml", "gcm.eml", "plain.eml", "stranger.eml"]
+        .iter()
+        .enumerate()
+    {
+        put(
+            &server,
+            USER,
+            &format!("1700000000.{i}.test:2,"),
+            &home.read(name),
+        );
+    }
+    write_config(
+        &home,
+        &account_config(
+            &home,
+            &server,
+            "up",
+            "mirror_plaintext = true\ndanger_append_to_folder = \"Decrypted\"",
+        ),
+    );
+    let inbox_before = snapshot(&server, USER, "INBOX");
+    let (code, out) = inbound(&home, &["sync", "--once"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("up: in sync: 2 decrypted, 1 mirrored, 1 failed"),
+        "{out}"
+    );
+    assert!(out.contains("2 appended to the provider"), "{out}");
+    // The folder was created; it holds the two decrypted copies (not the
+    // mirrored plaintext, not the failure), each with its provenance.
+    let texts = |folder: &str| -> Vec<String> {
+        let out = doveadm(
+            &server,
+            &["fetch", "-u", USER, "text", "mailbox", folder, "all"],
+            None,
+        );
+        out.split("text:\n")
+            .filter(|t| !t.trim().is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let appended = texts("Decrypted");
+    assert_eq!(appended.len(), 2, "{appended:?}");
+    for text in &appended {
+        assert!(
+            text.starts_with("X-DANE-Mail-Decrypted: account=up;"),
+            "{text}"
+        );
+        assert!(text.contains("the secret \u{e9} body"), "{text}");
+    }
+    assert_eq!(
+        snapshot(&server, USER, "INBOX"),
+        inbox_before,
+        "INBOX untouched"
+    );
+
+    // Again: nothing more.
+    let (code, out) = inbound(&home, &["sync", "--once"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(!out.contains("appended"), "{out}");
+    assert_eq!(texts("Decrypted").len(), 2);
+
+    // A crash in the middle of the APPENDs: both UIDs "started", neither
+    // recorded as done; one of them never reached the provider.
+    let state_path = home.path().join("storage/inbound/up.json");
+    let mut state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state_path).unwrap()).unwrap();
+    let inbox = &mut state["folders"]["INBOX"];
+    assert_eq!(inbox["appended"], "1:2", "{inbox}");
+    inbox["appended"] = "".into();
+    inbox["append_started"] = "1:2".into();
+    std::fs::write(&state_path, serde_json::to_vec(&state).unwrap()).unwrap();
+    doveadm(
+        &server,
+        &["expunge", "-u", USER, "mailbox", "Decrypted", "uid", "2"],
+        None,
+    );
+    assert_eq!(texts("Decrypted").len(), 1);
+    let (code, out) = inbound(&home, &["sync", "--once"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("1 appended to the provider"), "{out}");
+    let appended = texts("Decrypted");
+    assert_eq!(
+        appended.len(),
+        2,
+        "the one found is not appended again: {appended:?}"
+    );
+    assert_ne!(appended[0], appended[1]);
+    assert_eq!(
+        snapshot(&server, USER, "INBOX"),
+        inbox_before,
+        "INBOX untouched"
+    );
 }

@@ -292,8 +292,8 @@ pub struct InboundAccount {
     /// Also copy unencrypted messages, so that the Maildir is complete.
     #[serde(default)]
     pub mirror_plaintext: bool,
-    /// Also APPEND each decrypted copy to this provider folder: plaintext on
-    /// the provider. Not implemented yet: a value is refused at start.
+    /// Also APPEND each decrypted copy to this provider folder (created when
+    /// missing): plaintext on the provider, hence the name.
     #[serde(default)]
     pub danger_append_to_folder: Option<String>,
 }

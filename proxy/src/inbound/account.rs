@@ -19,8 +19,8 @@ pub enum AccountError {
     Duplicate(String),
     #[error("account `{0}`: security = \"none\" is allowed only for a loopback host (127.0.0.1, ::1, localhost)")]
     PlaintextNotLoopback(String),
-    #[error("account `{0}`: danger_append_to_folder is not implemented; remove it")]
-    AppendUnsupported(String),
+    #[error("account `{0}`: danger_append_to_folder `{1}` is one of the folders read; copies would be read back")]
+    AppendToReadFolder(String, String),
     #[error("account `{0}`: folders is empty")]
     NoFolders(String),
     #[error("no inbound account named `{0}`")]
@@ -51,6 +51,9 @@ pub struct Account {
     pub folders: Vec<String>,
     pub maildir: PathBuf,
     pub mirror_plaintext: bool,
+    /// `danger_append_to_folder`: each decrypted copy is also APPENDed to
+    /// this provider folder (plaintext on the provider).
+    pub append_to: Option<String>,
     /// `<storage>/inbound/<name>.json`: the sync state.
     pub state_file: PathBuf,
 }
@@ -69,8 +72,15 @@ impl Account {
         if config.security == InboundSecurity::None && !is_loopback(&config.host) {
             return Err(AccountError::PlaintextNotLoopback(name));
         }
-        if config.danger_append_to_folder.is_some() {
-            return Err(AccountError::AppendUnsupported(name));
+        if let Some(target) = &config.danger_append_to_folder {
+            if config
+                .folders
+                .iter()
+                .any(|f| f.eq_ignore_ascii_case(target))
+                || target.is_empty()
+            {
+                return Err(AccountError::AppendToReadFolder(name, target.clone()));
+            }
         }
         if config.folders.is_empty() {
             return Err(AccountError::NoFolders(name));
@@ -91,6 +101,7 @@ impl Account {
                 .clone()
                 .unwrap_or_else(|| storage.join("decrypted").join(&name)),
             mirror_plaintext: config.mirror_plaintext,
+            append_to: config.danger_append_to_folder.clone(),
             state_file: storage.join("inbound").join(format!("{name}.json")),
             name,
         })
@@ -214,9 +225,12 @@ mod tests {
         }
         let mut append = entry("a", "h", InboundSecurity::Tls);
         append.danger_append_to_folder = Some("Decrypted".into());
+        let ok = Account::new(&append, storage).unwrap();
+        assert_eq!(ok.append_to.as_deref(), Some("Decrypted"));
+        append.danger_append_to_folder = Some("inbox".into());
         assert!(matches!(
             Account::new(&append, storage),
-            Err(AccountError::AppendUnsupported(_))
+            Err(AccountError::AppendToReadFolder(_, _))
         ));
         let config = InboundConfig {
             accounts: vec![

@@ -64,6 +64,8 @@ pub struct Summary {
     pub skipped: u64,
     pub present: u64,
     pub failed: u64,
+    /// Copies APPENDed to `danger_append_to_folder`.
+    pub appended: u64,
 }
 
 impl Summary {
@@ -73,6 +75,7 @@ impl Summary {
         self.skipped += other.skipped;
         self.present += other.present;
         self.failed += other.failed;
+        self.appended += other.appended;
     }
 }
 
@@ -82,7 +85,11 @@ impl std::fmt::Display for Summary {
             f,
             "{} decrypted, {} mirrored, {} failed, {} plaintext skipped, {} already present",
             self.decrypted, self.mirrored, self.failed, self.skipped, self.present
-        )
+        )?;
+        if self.appended > 0 {
+            write!(f, ", {} appended to the provider", self.appended)?;
+        }
+        Ok(())
     }
 }
 
@@ -245,7 +252,10 @@ async fn sync_account(
     drop(password);
     let mut total = Summary::default();
     for folder in shared.account.folders.clone() {
-        let summary = sync_folder(shared, &mut session, &folder, keys, timings).await?;
+        let mut summary = sync_folder(shared, &mut session, &folder, keys, timings).await?;
+        summary.appended = append_copies(shared, &mut session, &folder, timings)
+            .await?
+            .0;
         total.add(&summary);
     }
     session::logout(session, timings.command).await;
@@ -319,6 +329,90 @@ async fn sync_folder(
         summary.add(&commit(shared, folder, uidvalidity, work, end).await?);
     }
     Ok(summary)
+}
+
+/// `danger_append_to_folder`: APPENDs every decrypted copy of `folder`
+/// (current UIDVALIDITY) that the provider does not have yet. The state
+/// says "started" durably before the APPENDs and "appended" after them; a
+/// UID left "started" by a crash is looked for in the target folder first,
+/// so that no copy is appended twice. Returns how many were appended and
+/// whether another folder was EXAMINEd (the caller selects its own again).
+async fn append_copies(
+    shared: &Arc<Shared>,
+    session: &mut ImapSession,
+    folder: &str,
+    timings: Timings,
+) -> Result<(u64, bool), AgentError> {
+    let Some(target) = shared.account.append_to.clone() else {
+        return Ok((0, false));
+    };
+    let (uidvalidity, started, done) = {
+        let state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(f) = state.folders.get(folder) else {
+            return Ok((0, false));
+        };
+        (f.uidvalidity, f.append_started.clone(), f.appended.clone())
+    };
+    let mut todo: Vec<(u32, super::maildir::CopyRef)> = shared
+        .index
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .by_uid
+        .iter()
+        .filter(|((f, v, uid), copy)| {
+            f == folder && *v == uidvalidity && copy.decrypted && !done.contains(*uid)
+        })
+        .map(|((_, _, uid), copy)| (*uid, copy.clone()))
+        .collect();
+    if todo.is_empty() {
+        return Ok((0, false));
+    }
+    todo.sort_by_key(|(uid, _)| *uid);
+    let mut examined = false;
+    let mut already = Vec::new();
+    for (uid, copy) in &todo {
+        if started.contains(*uid) {
+            examined = true;
+            if session::has_copy(session, &target, &copy.original_sha256, timings.command).await? {
+                already.push(*uid);
+            }
+        }
+    }
+    shared.with_state(|s| {
+        let f = s.folder(folder, uidvalidity);
+        for uid in &already {
+            f.appended.insert(*uid);
+        }
+        for (uid, _) in &todo {
+            f.append_started.insert(*uid);
+        }
+    })?;
+    let mut appended = 0;
+    let result = async {
+        for (uid, copy) in todo.iter().filter(|(uid, _)| !already.contains(uid)) {
+            let Some(path) = shared.maildir.find(&copy.path) else {
+                tracing::warn!(account = %shared.account.name, folder, uid, "its copy is gone from the Maildir: not appended");
+                continue;
+            };
+            let bytes = tokio::fs::read(&path)
+                .await
+                .map_err(|e| AgentError::Maildir(format!("{}: {e}", path.display())))?;
+            session::append(session, &target, &bytes, timings.command).await?;
+            appended += 1;
+            // Recorded in memory at once; on disk with the rest below.
+            let mut state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+            state.folder(folder, uidvalidity).appended.insert(*uid);
+        }
+        Ok::<_, AgentError>(())
+    }
+    .await;
+    // What landed is saved even when a later APPEND failed.
+    shared.with_state(|_| ())?;
+    result?;
+    if appended > 0 {
+        tracing::info!(account = %shared.account.name, folder, target = %target, appended, "decrypted copies appended to the provider folder");
+    }
+    Ok((appended, examined))
 }
 
 /// A batch being decrypted and written.
@@ -472,7 +566,8 @@ impl BatchWork {
             };
             let processed = process_known(&fetched.bytes, &print, Some(source), keys, self.mirror);
             if let Some(copy) = &processed.copy {
-                self.maildir
+                let path = self
+                    .maildir
                     .deliver(copy)
                     .map_err(|e| AgentError::Maildir(e.to_string()))?;
                 self.index.lock().unwrap_or_else(|p| p.into_inner()).add(
@@ -480,6 +575,8 @@ impl BatchWork {
                     self.uidvalidity,
                     fetched.uid,
                     &print,
+                    path,
+                    processed.outcome == Outcome::Decrypted,
                 );
             }
             out.push((fetched.uid, Done::Outcome(processed.outcome)));
@@ -580,6 +677,13 @@ async fn follow(
     );
     loop {
         sync_folder(shared, &mut session, folder, keys, timings).await?;
+        if append_copies(shared, &mut session, folder, timings)
+            .await?
+            .1
+        {
+            // IDLE watches the selected folder: ours again.
+            session::examine(&mut session, folder, timings.command).await?;
+        }
         shared.set_status("in sync", None);
         if idle {
             let (back, woken) = session::idle(session, timings.idle, timings.command, stop).await?;

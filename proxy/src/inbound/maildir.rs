@@ -22,11 +22,22 @@ pub struct Maildir {
     root: PathBuf,
 }
 
+/// One copy in the Maildir.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyRef {
+    /// Where it was written (in new/; a client may since have moved it to
+    /// cur/ and renamed it: see [`Maildir::find`]).
+    pub path: PathBuf,
+    pub decrypted: bool,
+    /// SHA-256 of the original message (hex).
+    pub original_sha256: String,
+}
+
 /// Copies of one account already in the Maildir, by where they came from.
 #[derive(Debug, Default)]
 pub struct Index {
-    /// (folder, uidvalidity, uid).
-    pub by_uid: HashSet<(String, u32, u32)>,
+    /// (folder, uidvalidity, uid) → the copy.
+    pub by_uid: HashMap<(String, u32, u32), CopyRef>,
     /// (folder, original's SHA-256) → the UIDVALIDITYs it was copied under.
     pub by_hash: HashMap<(String, String), HashSet<u32>>,
     /// (folder, Message-ID, body's SHA-256) → the UIDVALIDITYs.
@@ -39,7 +50,8 @@ impl Index {
     /// UIDVALIDITY of the same bytes, or of the same Message-ID and body.
     pub fn has(&self, folder: &str, uidvalidity: u32, uid: u32, print: &Fingerprint) -> bool {
         let other = |v: &HashSet<u32>| v.iter().any(|&u| u != uidvalidity);
-        self.by_uid.contains(&(folder.to_owned(), uidvalidity, uid))
+        self.by_uid
+            .contains_key(&(folder.to_owned(), uidvalidity, uid))
             || self
                 .by_hash
                 .get(&(folder.to_owned(), print.sha256.clone()))
@@ -51,8 +63,23 @@ impl Index {
             })
     }
 
-    pub fn add(&mut self, folder: &str, uidvalidity: u32, uid: u32, print: &Fingerprint) {
-        self.by_uid.insert((folder.to_owned(), uidvalidity, uid));
+    pub fn add(
+        &mut self,
+        folder: &str,
+        uidvalidity: u32,
+        uid: u32,
+        print: &Fingerprint,
+        path: PathBuf,
+        decrypted: bool,
+    ) {
+        self.by_uid.insert(
+            (folder.to_owned(), uidvalidity, uid),
+            CopyRef {
+                path,
+                decrypted,
+                original_sha256: print.sha256.clone(),
+            },
+        );
         self.by_hash
             .entry((folder.to_owned(), print.sha256.clone()))
             .or_default()
@@ -135,11 +162,37 @@ impl Maildir {
                         // bytes only.
                         body_sha256: provenance.body_sha256.unwrap_or_default(),
                     };
-                    index.add(&source.folder, source.uidvalidity, source.uid, &print);
+                    index.add(
+                        &source.folder,
+                        source.uidvalidity,
+                        source.uid,
+                        &print,
+                        entry.path(),
+                        provenance.kind == "decrypted",
+                    );
                 }
             }
         }
         Ok(index)
+    }
+
+    /// The copy `path` pointed to, or — a mail client moved it to cur/ and
+    /// added flags to its name — the file of the same unique name there.
+    pub fn find(&self, path: &Path) -> Option<PathBuf> {
+        if path.exists() {
+            return Some(path.to_owned());
+        }
+        let unique = path.file_name()?.to_str()?.split(':').next()?.to_owned();
+        ["cur", "new"]
+            .iter()
+            .filter_map(|s| fs::read_dir(self.root.join(s)).ok())
+            .flat_map(|d| d.flatten())
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.split(':').next() == Some(unique.as_str()))
+            })
     }
 
     /// Every file in new/ and cur/ (for tests and status).

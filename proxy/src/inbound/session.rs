@@ -7,7 +7,9 @@
 //!
 //! Read-only by construction: this module issues LOGIN, EXAMINE, UID FETCH
 //! with `BODY.PEEK[]` (RFC 3501 §6.4.5: PEEK does not set \Seen), IDLE,
-//! NOOP and LOGOUT, and nothing else.
+//! NOOP and LOGOUT — and, only for an account with
+//! `danger_append_to_folder`, APPEND, CREATE and UID SEARCH on that folder
+//! ([`append`], [`has_copy`]). Nothing ever stores flags, expunges or moves.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -223,6 +225,67 @@ pub async fn fetch_range(
     let mut out = timed("UID FETCH", limit, work).await?;
     out.sort_by_key(|f| f.uid);
     Ok(out)
+}
+
+/// APPENDs `message` to `folder`, creating the folder when the server will
+/// not take it there (RFC 3501 §6.3.11: `NO [TRYCREATE]`; async-imap reports
+/// a refusal before the literal without the code, so any refusal leads to
+/// one CREATE — refused itself when the folder exists — and one retry).
+pub async fn append(
+    session: &mut ImapSession,
+    folder: &str,
+    message: &[u8],
+    limit: Duration,
+) -> Result<(), ImapError> {
+    async fn once(
+        session: &mut ImapSession,
+        folder: &str,
+        message: &[u8],
+        limit: Duration,
+    ) -> Result<async_imap::error::Result<()>, ImapError> {
+        tokio::time::timeout(limit, session.append(folder, None, None, message))
+            .await
+            .map_err(|_| ImapError::Timeout("APPEND", limit.as_secs()))
+    }
+    match once(session, folder, message, limit).await? {
+        Ok(()) => return Ok(()),
+        Err(async_imap::error::Error::Append) => {}
+        Err(e) => return Err(ImapError::Protocol("APPEND", e.to_string())),
+    }
+    let created = timed("CREATE", limit, session.create(folder)).await;
+    match once(session, folder, message, limit).await? {
+        Ok(()) => Ok(()),
+        Err(e) => Err(ImapError::Protocol(
+            "APPEND",
+            match created {
+                Err(why) => format!("{folder}: {e} (and CREATE: {why})"),
+                Ok(()) => format!("{folder}: {e}"),
+            },
+        )),
+    }
+}
+
+/// Whether `folder` holds a copy whose provenance names the original's
+/// SHA-256 (`UID SEARCH HEADER`, RFC 3501 §6.4.4). EXAMINEs `folder`: the
+/// caller selects its own folder again afterwards.
+pub async fn has_copy(
+    session: &mut ImapSession,
+    folder: &str,
+    original_sha256: &str,
+    limit: Duration,
+) -> Result<bool, ImapError> {
+    match timed("EXAMINE", limit, session.examine(folder)).await {
+        Ok(_) => {}
+        // No such folder yet: nothing was appended.
+        Err(ImapError::Protocol(..)) => return Ok(false),
+        Err(e) => return Err(e),
+    }
+    let query = format!(
+        "HEADER {} \"sha256={original_sha256}\"",
+        super::copy::PROVENANCE
+    );
+    let found = timed("UID SEARCH", limit, session.uid_search(query)).await?;
+    Ok(!found.is_empty())
 }
 
 /// Whether the server offers IDLE (RFC 2177).

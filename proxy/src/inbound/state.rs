@@ -43,6 +43,13 @@ pub struct FolderState {
     /// `present`), as IMAP sequence sets ("1:40,42").
     #[serde(default)]
     pub outcomes: BTreeMap<String, UidSet>,
+    /// `danger_append_to_folder`: UIDs whose copy the provider has, and
+    /// UIDs whose APPEND was begun (an APPEND cut short by a crash may or
+    /// may not have landed: those are looked for before a second one).
+    #[serde(default, skip_serializing_if = "UidSet::is_empty")]
+    pub appended: UidSet,
+    #[serde(default, skip_serializing_if = "UidSet::is_empty")]
+    pub append_started: UidSet,
     /// Earlier UIDVALIDITYs seen, newest last (their copies stay).
     #[serde(default)]
     pub previous_uidvalidity: Vec<u32>,
