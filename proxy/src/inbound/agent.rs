@@ -418,8 +418,8 @@ async fn append_copies(
 /// A batch being decrypted and written.
 type Batch = tokio::task::JoinHandle<Result<Vec<(u32, Done)>, AgentError>>;
 
-/// Waits for a batch, makes its copies durable (the directory fsync), then
-/// commits the state up to `batch_end`.
+/// Waits for a batch, publishes its copies (durable, then in `new/`), then
+/// indexes them and commits the state up to `batch_end`.
 async fn commit(
     shared: &Arc<Shared>,
     folder: &str,
@@ -427,15 +427,35 @@ async fn commit(
     work: Batch,
     batch_end: u32,
 ) -> Result<Summary, AgentError> {
-    let results = work
+    let mut results = work
         .await
         .map_err(|e| AgentError::Maildir(e.to_string()))??;
+    let staged: Vec<String> = results
+        .iter()
+        .filter_map(|(_, done)| match done {
+            Done::Outcome(_, Some(staged)) => Some(staged.name.clone()),
+            _ => None,
+        })
+        .collect();
     let maildir = shared.maildir.clone();
-    tokio::task::spawn_blocking(move || maildir.sync())
+    let paths = tokio::task::spawn_blocking(move || maildir.publish(&staged))
         .await
         .map_err(|e| AgentError::Maildir(e.to_string()))?
         .map_err(|e| AgentError::Maildir(e.to_string()))?;
-    // The copies are durable: now the state may say so.
+    // The copies are durable and visible: index them, then let the state
+    // say so.
+    {
+        let mut index = shared.index.lock().unwrap_or_else(|p| p.into_inner());
+        let mut paths = paths.into_iter();
+        for (uid, done) in &mut results {
+            if let Done::Outcome(outcome, staged @ Some(_)) = done {
+                let staged = staged.take().expect("matched Some");
+                let path = paths.next().expect("one path per staged copy");
+                let decrypted = *outcome == Outcome::Decrypted;
+                index.add(folder, uidvalidity, *uid, &staged.print, path, decrypted);
+            }
+        }
+    }
     let mut batch_summary = Summary::default();
     shared.with_state(|state| {
         let f = state.folder(folder, uidvalidity);
@@ -445,19 +465,19 @@ async fn commit(
                     batch_summary.present += 1;
                     "present"
                 }
-                Done::Outcome(Outcome::Decrypted) => {
+                Done::Outcome(Outcome::Decrypted, _) => {
                     batch_summary.decrypted += 1;
                     "decrypted"
                 }
-                Done::Outcome(Outcome::Mirrored) => {
+                Done::Outcome(Outcome::Mirrored, _) => {
                     batch_summary.mirrored += 1;
                     "mirrored"
                 }
-                Done::Outcome(Outcome::Skipped) => {
+                Done::Outcome(Outcome::Skipped, _) => {
                     batch_summary.skipped += 1;
                     "skipped"
                 }
-                Done::Outcome(other) => {
+                Done::Outcome(other, _) => {
                     batch_summary.failed += 1;
                     f.failures.insert(*uid, other.code());
                     continue;
@@ -473,7 +493,7 @@ async fn commit(
         f.last_uid = f.last_uid.max(batch_end);
     })?;
     for (uid, outcome) in &results {
-        if let Done::Outcome(o @ (Outcome::Failed(_) | Outcome::Unreadable(_))) = outcome {
+        if let Done::Outcome(o @ (Outcome::Failed(_) | Outcome::Unreadable(_)), _) = outcome {
             tracing::warn!(account = %shared.account.name, folder, uid, outcome = %o.code(), "left as it is");
         }
     }
@@ -494,7 +514,14 @@ async fn commit(
 /// What became of one UID in a batch.
 enum Done {
     Present,
-    Outcome(Outcome),
+    /// The outcome, and the copy written into `tmp/` if there is one.
+    Outcome(Outcome, Option<Staged>),
+}
+
+/// A copy in `tmp/`, waiting for its batch to be published.
+struct Staged {
+    name: String,
+    print: Fingerprint,
 }
 
 /// One batch's blocking work: match, decrypt, write.
@@ -565,21 +592,17 @@ impl BatchWork {
                 uid: fetched.uid,
             };
             let processed = process_known(&fetched.bytes, &print, Some(source), keys, self.mirror);
-            if let Some(copy) = &processed.copy {
-                let path = self
-                    .maildir
-                    .deliver(copy)
-                    .map_err(|e| AgentError::Maildir(e.to_string()))?;
-                self.index.lock().unwrap_or_else(|p| p.into_inner()).add(
-                    &self.folder,
-                    self.uidvalidity,
-                    fetched.uid,
-                    &print,
-                    path,
-                    processed.outcome == Outcome::Decrypted,
-                );
-            }
-            out.push((fetched.uid, Done::Outcome(processed.outcome)));
+            let staged = match &processed.copy {
+                Some(copy) => Some(Staged {
+                    name: self
+                        .maildir
+                        .stage(copy)
+                        .map_err(|e| AgentError::Maildir(e.to_string()))?,
+                    print,
+                }),
+                None => None,
+            };
+            out.push((fetched.uid, Done::Outcome(processed.outcome, staged)));
         }
         Ok(out)
     }

@@ -1,7 +1,12 @@
-//! The local Maildir the plaintext copies go to, written durably: each copy
-//! is written into `tmp/`, fsynced and renamed into `new/`; `new/` is
-//! fsynced ([`Maildir::sync`], once per batch) before the sync state may say
-//! the batch is done. Nothing here ever deletes a copy.
+//! The local Maildir the plaintext copies go to, written durably and a
+//! batch at a time: each copy is written into `tmp/` ([`Maildir::stage`]);
+//! then [`Maildir::publish`] makes the batch durable with one flush of the
+//! filesystem (syncfs on Linux; an fsync per file elsewhere), renames every
+//! copy into `new/` and fsyncs `new/`. Only then may the sync state say the
+//! batch is done. A crash before the renames leaves files in `tmp/` only,
+//! which no mail client reads (and which are removed after 36 hours, the
+//! Maildir convention); the messages are fetched again. Nothing here ever
+//! deletes a copy.
 //!
 //! The index of copies already present is read back from the provenance
 //! field, the first line of every file we write: after a crash between a
@@ -115,14 +120,16 @@ impl Maildir {
             use std::os::unix::fs::PermissionsExt;
             fs::set_permissions(root, fs::Permissions::from_mode(0o700))?;
         }
-        Ok(Self {
+        let maildir = Self {
             root: root.to_owned(),
-        })
+        };
+        maildir.clean_tmp();
+        Ok(maildir)
     }
 
-    /// Writes one message into `new/` (the file fsynced; the directory by
-    /// [`Self::sync`]); returns its path.
-    pub fn deliver(&self, bytes: &[u8]) -> std::io::Result<PathBuf> {
+    /// Writes one message into `tmp/`, not yet durable nor visible; returns
+    /// its unique name, for [`Self::publish`].
+    pub fn stage(&self, bytes: &[u8]) -> std::io::Result<String> {
         let name = unique_name();
         let tmp = self.root.join("tmp").join(&name);
         let mut options = fs::OpenOptions::new();
@@ -134,16 +141,51 @@ impl Maildir {
         }
         let mut file = options.open(&tmp)?;
         file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
-        let new = self.root.join("new").join(&name);
-        fs::rename(&tmp, &new)?;
-        Ok(new)
+        Ok(name)
     }
 
-    /// Makes the renames into `new/` durable (fsync of the directory).
-    pub fn sync(&self) -> std::io::Result<()> {
-        fs::File::open(self.root.join("new"))?.sync_all()
+    /// Makes the staged copies durable, then moves them into `new/` and
+    /// makes the renames durable; returns their paths in `new/`.
+    pub fn publish(&self, staged: &[String]) -> std::io::Result<Vec<PathBuf>> {
+        if staged.is_empty() {
+            return Ok(Vec::new());
+        }
+        let tmp = self.root.join("tmp");
+        flush_files(&tmp, staged)?;
+        let mut out = Vec::with_capacity(staged.len());
+        for name in staged {
+            let new = self.root.join("new").join(name);
+            fs::rename(tmp.join(name), &new)?;
+            out.push(new);
+        }
+        fs::File::open(self.root.join("new"))?.sync_all()?;
+        Ok(out)
+    }
+
+    /// Stages and publishes one message; returns its path.
+    pub fn deliver(&self, bytes: &[u8]) -> std::io::Result<PathBuf> {
+        let name = self.stage(bytes)?;
+        Ok(self.publish(&[name])?.remove(0))
+    }
+
+    /// Removes files in `tmp/` older than 36 hours (a crash's leftovers;
+    /// qmail's maildir(5) convention), best effort.
+    fn clean_tmp(&self) {
+        let Ok(entries) = fs::read_dir(self.root.join("tmp")) else {
+            return;
+        };
+        let limit = std::time::Duration::from_secs(36 * 3600);
+        for entry in entries.flatten() {
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > limit);
+            if old {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
     }
 
     /// The copies of `account` in new/ and cur/, from their first field.
@@ -203,6 +245,25 @@ impl Maildir {
             .map(|d| d.count())
             .sum()
     }
+}
+
+/// Makes the data and directory entries of `names` in `dir` durable: one
+/// syncfs(2) of the filesystem on Linux (a batch costs one journal commit
+/// instead of one per file), an fsync per file and of `dir` elsewhere.
+#[cfg(target_os = "linux")]
+fn flush_files(dir: &Path, _names: &[String]) -> std::io::Result<()> {
+    let dir = fs::File::open(dir)?;
+    rustix::fs::syncfs(&dir).map_err(std::io::Error::from)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn flush_files(dir: &Path, names: &[String]) -> std::io::Result<()> {
+    for name in names {
+        fs::File::open(dir.join(name))?.sync_all()?;
+    }
+    #[cfg(unix)]
+    fs::File::open(dir)?.sync_all()?;
+    Ok(())
 }
 
 /// The provenance field at the top of a file, unfolded lines included.
@@ -302,5 +363,23 @@ mod tests {
         assert!(maildir.index("home").unwrap().by_uid.is_empty());
         assert_eq!(maildir.count(), 2);
         assert_eq!(fs::read_dir(dir.path().join("m/tmp")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn staged_copies_are_invisible_until_published() {
+        let dir = tempfile::tempdir().unwrap();
+        let maildir = Maildir::open(&dir.path().join("m")).unwrap();
+        let a = maildir.stage(b"From: a@x\r\n\r\n1\r\n").unwrap();
+        let b = maildir.stage(b"From: a@x\r\n\r\n2\r\n").unwrap();
+        assert_eq!(maildir.count(), 0, "nothing in new/ or cur/ yet");
+        let paths = maildir.publish(&[a.clone(), b]).unwrap();
+        assert_eq!(maildir.count(), 2);
+        assert_eq!(paths[0], dir.path().join("m/new").join(&a));
+        assert_eq!(fs::read(&paths[0]).unwrap(), b"From: a@x\r\n\r\n1\r\n");
+        assert_eq!(fs::read_dir(dir.path().join("m/tmp")).unwrap().count(), 0);
+        // A client moved it to cur/ and flagged it: still found.
+        let cur = dir.path().join("m/cur").join(format!("{a}:2,S"));
+        fs::rename(&paths[0], &cur).unwrap();
+        assert_eq!(maildir.find(&paths[0]), Some(cur));
     }
 }
