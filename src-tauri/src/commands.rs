@@ -131,8 +131,11 @@ async fn save_settings(
     engine: State<'_, Engine>,
     form: SettingsForm,
     upstream_password: Option<String>,
+    inbound_password: Option<String>,
 ) -> Res<SettingsForm> {
-    engine.save_settings(form, upstream_password).await
+    engine
+        .save_settings(form, upstream_password, inbound_password)
+        .await
 }
 
 #[tauri::command]

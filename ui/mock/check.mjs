@@ -147,6 +147,19 @@ for (const scheme of ["light", "dark"]) {
     await page.fill(tid("setting-smtp-port"), "1587");
     await page.click(tid("settings-save"));
     await page.waitForSelector(tid("settings-saved"), { state: "visible" });
+    // Incoming mail: no TLS only for a loopback host, refused on its field.
+    await page.check(tid("setting-inbound-enabled"));
+    await page.fill(tid("setting-inbound-host"), "imap.example.net");
+    await page.selectOption(tid("setting-inbound-security"), "none");
+    await page.click(tid("settings-save"));
+    await page.waitForSelector(tid("settings-error"), { state: "visible" });
+    if ((await page.getAttribute(tid("setting-inbound-security"), "aria-invalid")) !== "true") fail("inbound-security not marked invalid");
+    await page.selectOption(tid("setting-inbound-security"), "tls");
+    await page.fill(tid("setting-inbound-password"), "imap-secret");
+    await page.click(tid("settings-save"));
+    await page.waitForSelector(tid("settings-saved"), { state: "visible" });
+    if ((await page.inputValue(tid("setting-inbound-password"))) !== "") fail("inbound password echoed back");
+    if (!/A password is stored/.test((await page.textContent(tid("setting-inbound-password-state"))) ?? "")) fail("inbound password state");
     await page.close();
   }
 

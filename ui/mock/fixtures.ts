@@ -38,7 +38,48 @@ let settings: SettingsForm = {
   ldap_port: "1389",
   dns_servers: "",
   dns_trust_anchor: "",
+  inbound_enabled: scenario === "busy" || scenario === "trouble",
+  inbound_name: "mail",
+  inbound_host: scenario === "busy" || scenario === "trouble" ? "imap.example.net" : "",
+  inbound_port: "993",
+  inbound_security: "tls",
+  inbound_username: scenario === "busy" || scenario === "trouble" ? "me@example.org" : "",
+  inbound_password_set: scenario === "busy" || scenario === "trouble",
+  inbound_folders: "INBOX",
+  inbound_mirror_plaintext: false,
 };
+
+function inbound(trouble: boolean): Status["inbound"] {
+  if (!settings.inbound_enabled || !settings.inbound_host) {
+    return { enabled: settings.inbound_enabled, summary: "Incoming mail is not decrypted here: switched off in Settings.", error: null, accounts: [] };
+  }
+  const maildir = `/home/me/.local/share/danemail/decrypted/${settings.inbound_name}`;
+  const error = trouble ? "login refused by the server (wrong user name or password?): [AUTHENTICATIONFAILED] Authentication failed." : null;
+  return {
+    enabled: true,
+    summary:
+      "S/MIME mail sent to your keys is read from your provider (nothing there is changed) and decrypted into plaintext copies on this computer. The originals stay encrypted at the provider.",
+    error: null,
+    accounts: [
+      {
+        name: settings.inbound_name,
+        host: `${settings.inbound_host}:${settings.inbound_port}`,
+        state: trouble ? "error" : "in-sync",
+        state_words: trouble ? `Not synced: ${error}` : "In sync",
+        error,
+        last_sync: now - 90,
+        maildir,
+        copies_words: `Plaintext copies are kept in ${maildir}: anyone who can read that folder can read them. Only mail that arrived encrypted is copied; unencrypted mail stays at the provider only.`,
+        folders: [{ name: "INBOX", decrypted: 41, mirrored: 0, failed: 2, words: "41 decrypted, 0 copied unencrypted, 2 failed" }],
+        failures: [
+          { folder: "INBOX", uid: 17, reason: "failed: not for us: encrypted to a certificate that is not one of your keys" },
+          { folder: "INBOX", uid: 33, reason: "failed: damaged: the CMS structure cannot be parsed" },
+        ],
+        failed_total: 2,
+      },
+    ],
+  };
+}
 
 const selfCheck = (address: string, ok: boolean): SelfCheckView =>
   ok
@@ -116,6 +157,7 @@ function status(): Status {
     outbox: { messages: 2, pending_recipients: 2, retrying_recipients: 1 },
     today: { accepted: 14, sent: 12, encrypted: 9, bounced: 1, held: 1 },
     own_records: keys.map((k) => k.self_check).filter((x): x is SelfCheckView => x !== null),
+    inbound: inbound(trouble),
     first_run_done: firstRunDone,
     config_path: "/home/me/.config/danemail/danemail.toml",
     storage_dir: "/home/me/.local/share/danemail",
@@ -411,7 +453,14 @@ mockIPC(
           if (!/^\d+$/.test(f[k]) || n < 1 || n > 65535) fail(`${f[k]} is not a port number (1–65535)`, field);
         }
         if (f.dns_trust_anchor && !f.dns_trust_anchor.startsWith("/")) fail("The trust anchor must be a full file path", "dns-trust_anchor");
-        settings = { ...f, upstream_password_set: f.upstream_password_set || a.upstreamPassword !== null };
+        if (f.inbound_enabled && !f.inbound_host) fail("Incoming mail server: enter your provider's IMAP server to switch decryption on", "inbound-host");
+        if (f.inbound_security === "none" && !["127.0.0.1", "::1", "localhost"].includes(f.inbound_host))
+          fail(`Incoming mail security: account \`${f.inbound_name}\`: security = "none" is allowed only for a loopback host (127.0.0.1, ::1, localhost)`, "inbound-security");
+        settings = {
+          ...f,
+          upstream_password_set: f.upstream_password_set || a.upstreamPassword !== null,
+          inbound_password_set: f.inbound_password_set || (a.inboundPassword ?? null) !== null,
+        };
         return settings;
       }
       case "finish_first_run":

@@ -71,8 +71,8 @@ export const ipc = {
   saveCa: (path: string) => call<null>("save_ca", { path }),
   setPaused: (paused: boolean) => call<Status>("set_paused", { paused }),
   settings: () => call<SettingsForm>("settings"),
-  saveSettings: (form: SettingsForm, upstreamPassword: string | null) =>
-    call<SettingsForm>("save_settings", { form, upstreamPassword }),
+  saveSettings: (form: SettingsForm, upstreamPassword: string | null, inboundPassword: string | null = null) =>
+    call<SettingsForm>("save_settings", { form, upstreamPassword, inboundPassword }),
   finishFirstRun: () => call<null>("finish_first_run"),
   appInfo: () => call<AppInfo>("app_info"),
   setAutostart: (enabled: boolean) => call<AppInfo>("set_autostart", { enabled }),

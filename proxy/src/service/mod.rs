@@ -10,6 +10,7 @@
 
 mod explain;
 mod identities;
+mod incoming;
 mod journal;
 mod port;
 mod running;
@@ -138,6 +139,7 @@ impl Engine {
                 .map(|p| p.display().to_string()),
             storage_dir: self.inner.storage.display().to_string(),
             spool: Some(&spool),
+            storage: &self.inner.storage,
         })
     }
 
@@ -288,20 +290,28 @@ impl Engine {
 
     pub fn settings(&self) -> SettingsForm {
         let config = read(&self.inner.config).clone();
+        let running = read(&self.inner.running).clone();
         let password_set = !config.upstream.username.is_empty()
-            && read(&self.inner.running)
+            && running
                 .as_ref()
                 .is_some_and(|r| r.upstream_problem.is_none());
-        settings::form(&config, password_set)
+        let inbound_password_set = config.inbound.accounts.first().is_some_and(|a| {
+            running
+                .as_ref()
+                .is_some_and(|r| r.inbound_passwords.contains(&a.name))
+        });
+        settings::form(&config, password_set, inbound_password_set)
     }
 
     /// Checks and saves the settings (atomically, keeping the file's
-    /// comments), stores the provider password in the keyring, then
-    /// restarts the parts with the new config; the outbox is untouched.
+    /// comments), stores the provider's and the incoming mail account's
+    /// passwords in the keyring, then restarts the parts with the new
+    /// config (the inbound agent included); the outbox is untouched.
     pub async fn save_settings(
         &self,
         form: SettingsForm,
         upstream_password: Option<String>,
+        inbound_password: Option<String>,
     ) -> Result<SettingsForm, UiError> {
         let path =
             self.inner.config_path.clone().ok_or_else(|| {
@@ -330,6 +340,24 @@ impl Engine {
                 crate::credentials::set_upstream_password(&upstream, &password).map_err(|e| {
                     UiError::field("upstream-password", format!("Provider password: {e}"))
                 })
+            })
+            .await?;
+        }
+        if let Some(password) = inbound_password.filter(|p| !p.is_empty()) {
+            let bad = |why: String| UiError::field("inbound-password", why);
+            let account = config.inbound.accounts.first().ok_or_else(|| {
+                bad("Incoming mail password: set the server and user name first".into())
+            })?;
+            if let Some(file) = &account.password_file {
+                return Err(bad(format!(
+                    "Incoming mail password: this account reads it from {}; change it there",
+                    file.display()
+                )));
+            }
+            let name = account.name.clone();
+            blocking(move || {
+                crate::inbound::set_password(&name, &password)
+                    .map_err(|e| bad(format!("Incoming mail password: {e}")))
             })
             .await?;
         }

@@ -69,6 +69,8 @@ pub struct Running {
     pub ldap: Option<ListenerStatus>,
     /// Why the provider password could not be read, if it could not.
     pub upstream_problem: Option<String>,
+    /// The `[[inbound.accounts]]` whose password could be read at start.
+    pub inbound_passwords: Vec<String>,
     stop: broadcast::Sender<()>,
     tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
     background: std::sync::Mutex<Vec<JoinHandle<()>>>,
@@ -114,22 +116,30 @@ impl Running {
             .with_key_store(&storage),
         );
         // Keyring calls block (D-Bus round trips): off the async runtime.
-        let (smtp_config, upstream_config, dir) = (
+        let (smtp_config, upstream_config, inbound_config, dir) = (
             config.smtp.clone(),
             config.upstream.clone(),
+            config.inbound.clone(),
             storage.clone(),
         );
-        let (password, upstream_password) = tokio::task::spawn_blocking(move || {
-            (
-                credentials::local_password(&smtp_config, &dir),
-                credentials::upstream_password(&upstream_config),
-            )
-        })
-        .await
-        .map_err(|e| ServiceError::Storage {
-            path: storage.clone(),
-            source: std::io::Error::other(e),
-        })?;
+        let (password, upstream_password, inbound_passwords) =
+            tokio::task::spawn_blocking(move || {
+                (
+                    credentials::local_password(&smtp_config, &dir),
+                    credentials::upstream_password(&upstream_config),
+                    crate::inbound::accounts(&inbound_config, Some(&dir), None)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter(|a| a.password().is_ok())
+                        .map(|a| a.name)
+                        .collect::<Vec<_>>(),
+                )
+            })
+            .await
+            .map_err(|e| ServiceError::Storage {
+                path: storage.clone(),
+                source: std::io::Error::other(e),
+            })?;
         let password = password?;
         // A missing provider password keeps mail in the outbox (the relay
         // defers) and shows as a problem; it does not stop the service.
@@ -269,6 +279,7 @@ impl Running {
             smtp: smtp_status,
             ldap: ldap_status,
             upstream_problem,
+            inbound_passwords,
             stop,
             tasks: std::sync::Mutex::new(tasks),
             background: std::sync::Mutex::new(background),

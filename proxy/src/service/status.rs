@@ -23,6 +23,8 @@ pub struct Inputs<'a> {
     pub config_path: Option<String>,
     pub storage_dir: String,
     pub spool: Option<&'a Spool>,
+    /// Where the inbound agent's state files are (`<storage>/inbound/`).
+    pub storage: &'a std::path::Path,
 }
 
 pub fn snapshot(inputs: Inputs<'_>) -> Status {
@@ -176,6 +178,9 @@ pub fn snapshot(inputs: Inputs<'_>) -> Status {
         ));
     }
 
+    let (inbound, inbound_problems) = super::incoming::status(&config.inbound, inputs.storage);
+    problems.extend(inbound_problems);
+
     problems.sort_by_key(|p| std::cmp::Reverse(p.severity));
     let worst = problems.first().map(|p| p.severity);
     let state = match worst {
@@ -216,6 +221,7 @@ pub fn snapshot(inputs: Inputs<'_>) -> Status {
         outbox,
         today,
         own_records: inputs.self_checks,
+        inbound,
         first_run_done: inputs.first_run_done,
         config_path: inputs.config_path,
         storage_dir: inputs.storage_dir,

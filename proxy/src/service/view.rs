@@ -33,6 +33,8 @@ pub struct Status {
     pub outbox: OutboxCounts,
     pub today: TodayCounts,
     pub own_records: Vec<SelfCheckView>,
+    /// Incoming mail: the inbound agent that decrypts S/MIME mail.
+    pub inbound: InboundStatus,
     pub first_run_done: bool,
     pub config_path: Option<String>,
     pub storage_dir: String,
@@ -41,7 +43,8 @@ pub struct Status {
 #[derive(Debug, Clone, Serialize, TS)]
 pub struct Problem {
     pub severity: AppState,
-    /// `smtp`, `ldap`, `upstream`, `dns`, `keys`, `storage`, `credentials`.
+    /// `smtp`, `ldap`, `upstream`, `dns`, `keys`, `storage`, `credentials`,
+    /// `inbound`.
     pub area: String,
     pub text: String,
     /// What to do about it.
@@ -110,6 +113,77 @@ pub struct TodayCounts {
     pub bounced: usize,
     #[ts(type = "number")]
     pub held: usize,
+}
+
+/// Incoming mail: what the inbound agent decrypts, where the plaintext
+/// copies are, and how far each account got.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct InboundStatus {
+    /// `[inbound] enabled`.
+    pub enabled: bool,
+    /// In words: what is decrypted and what is not ("S/MIME mail sent to
+    /// your keys is read from your provider …", "Switched off …").
+    pub summary: String,
+    /// Why the accounts cannot be used (a bad `[[inbound.accounts]]`).
+    pub error: Option<String>,
+    pub accounts: Vec<InboundAccountView>,
+}
+
+/// One `[[inbound.accounts]]`, from the config and its state file.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct InboundAccountView {
+    pub name: String,
+    /// `host:port`.
+    pub host: String,
+    /// `in-sync`, `syncing`, `error`, `not-synced` or `off`.
+    pub state: String,
+    /// The state in words: "In sync", "Not synced: login refused by the
+    /// server …", "Not yet synced".
+    pub state_words: String,
+    /// The account's last problem, shown until a sync succeeds.
+    pub error: Option<String>,
+    /// Unix seconds of the last complete catch-up.
+    #[ts(type = "number | null")]
+    pub last_sync: Option<u64>,
+    /// The Maildir holding the plaintext copies.
+    pub maildir: String,
+    /// In words: what lands in the Maildir and what stays only encrypted
+    /// or only at the provider.
+    pub copies_words: String,
+    pub folders: Vec<InboundFolderView>,
+    /// The messages that could not be decrypted, with the reason (at most
+    /// [`MAX_FAILURES_LISTED`] of them; `failed_total` counts all).
+    pub failures: Vec<InboundFailure>,
+    #[ts(type = "number")]
+    pub failed_total: u64,
+}
+
+/// How many failed messages the status lists per account: enough to see a
+/// pattern, few enough for a window (all are in the state file).
+pub const MAX_FAILURES_LISTED: usize = 20;
+
+/// One folder's counts under its current UIDVALIDITY.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct InboundFolderView {
+    pub name: String,
+    #[ts(type = "number")]
+    pub decrypted: u64,
+    /// Unencrypted messages copied as they were (`mirror_plaintext`).
+    #[ts(type = "number")]
+    pub mirrored: u64,
+    #[ts(type = "number")]
+    pub failed: u64,
+    /// "3 decrypted, 1 copied unencrypted, 0 failed".
+    pub words: String,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct InboundFailure {
+    pub folder: String,
+    /// The provider's UID of the message.
+    #[ts(type = "number")]
+    pub uid: u32,
+    pub reason: String,
 }
 
 /// A message accepted by the submission server, and what became of each
@@ -287,6 +361,23 @@ pub struct SettingsForm {
     pub dns_servers: String,
     /// A trust anchor file; empty: the IANA root keys.
     pub dns_trust_anchor: String,
+    /// `[inbound] enabled`: decrypt incoming S/MIME mail into a local folder.
+    pub inbound_enabled: bool,
+    /// The first `[[inbound.accounts]]` (created on save when absent and a
+    /// host is given): its short name, IMAP host and port.
+    pub inbound_name: String,
+    pub inbound_host: String,
+    pub inbound_port: String,
+    /// `tls`, `starttls` or `none` (only for a loopback host).
+    pub inbound_security: String,
+    pub inbound_username: String,
+    /// Whether the account's password can be read (keyring or file); never
+    /// the password itself.
+    pub inbound_password_set: bool,
+    /// Folders to read, separated by commas.
+    pub inbound_folders: String,
+    /// Also copy unencrypted messages into the Maildir.
+    pub inbound_mirror_plaintext: bool,
 }
 
 /// An error for the window: the message, and the settings field it is about.

@@ -3,7 +3,8 @@ import type { AppState } from "./AppState";
 
 export type Problem = { severity: AppState, 
 /**
- * `smtp`, `ldap`, `upstream`, `dns`, `keys`, `storage`, `credentials`.
+ * `smtp`, `ldap`, `upstream`, `dns`, `keys`, `storage`, `credentials`,
+ * `inbound`.
  */
 area: string, text: string, 
 /**

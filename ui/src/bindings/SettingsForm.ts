@@ -24,4 +24,30 @@ dns_servers: string,
 /**
  * A trust anchor file; empty: the IANA root keys.
  */
-dns_trust_anchor: string, };
+dns_trust_anchor: string, 
+/**
+ * `[inbound] enabled`: decrypt incoming S/MIME mail into a local folder.
+ */
+inbound_enabled: boolean, 
+/**
+ * The first `[[inbound.accounts]]` (created on save when absent and a
+ * host is given): its short name, IMAP host and port.
+ */
+inbound_name: string, inbound_host: string, inbound_port: string, 
+/**
+ * `tls`, `starttls` or `none` (only for a loopback host).
+ */
+inbound_security: string, inbound_username: string, 
+/**
+ * Whether the account's password can be read (keyring or file); never
+ * the password itself.
+ */
+inbound_password_set: boolean, 
+/**
+ * Folders to read, separated by commas.
+ */
+inbound_folders: string, 
+/**
+ * Also copy unencrypted messages into the Maildir.
+ */
+inbound_mirror_plaintext: boolean, };

@@ -2,6 +2,7 @@
 import type { AppState } from "./AppState";
 import type { DeliveryStatus } from "./DeliveryStatus";
 import type { DnsHealth } from "./DnsHealth";
+import type { InboundStatus } from "./InboundStatus";
 import type { ListenerStatus } from "./ListenerStatus";
 import type { OutboxCounts } from "./OutboxCounts";
 import type { Problem } from "./Problem";
@@ -24,4 +25,8 @@ problems: Array<Problem>, smtp: ListenerStatus,
 /**
  * `None`: LDAP is switched off.
  */
-ldap: ListenerStatus | null, delivery: DeliveryStatus, dns: DnsHealth, outbox: OutboxCounts, today: TodayCounts, own_records: Array<SelfCheckView>, first_run_done: boolean, config_path: string | null, storage_dir: string, };
+ldap: ListenerStatus | null, delivery: DeliveryStatus, dns: DnsHealth, outbox: OutboxCounts, today: TodayCounts, own_records: Array<SelfCheckView>, 
+/**
+ * Incoming mail: the inbound agent that decrypts S/MIME mail.
+ */
+inbound: InboundStatus, first_run_done: boolean, config_path: string | null, storage_dir: string, };

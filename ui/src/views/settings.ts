@@ -7,9 +7,15 @@ import { announce, busy, errorBox, h, replace } from "../dom";
 import { IpcError, ipc } from "../ipc";
 import type { View } from "../view";
 
-type TextKey = "upstream_host" | "upstream_port" | "upstream_username" | "smtp_port" | "ldap_port" | "dns_servers" | "dns_trust_anchor";
-type SelectKey = "upstream_security" | "policy_mode";
-type BoolKey = "ldap_enabled";
+const TEXT_KEYS = [
+  "upstream_host", "upstream_port", "upstream_username", "smtp_port", "ldap_port", "dns_servers", "dns_trust_anchor",
+  "inbound_name", "inbound_host", "inbound_port", "inbound_username", "inbound_folders",
+] as const;
+const SELECT_KEYS = ["upstream_security", "policy_mode", "inbound_security"] as const;
+const BOOL_KEYS = ["ldap_enabled", "inbound_enabled", "inbound_mirror_plaintext"] as const;
+type TextKey = (typeof TEXT_KEYS)[number];
+type SelectKey = (typeof SELECT_KEYS)[number];
+type BoolKey = (typeof BOOL_KEYS)[number];
 
 /** testid suffix for a SettingsForm key: upstream_host → upstream-host,
  * dns_trust_anchor → dns-trust_anchor (section-key; the key keeps its _). */
@@ -89,30 +95,53 @@ function build(initial: SettingsForm, info: AppInfo | null): HTMLElement {
     }
     return h("div", { class: "field" }, h("label", { for: id }, label), sel, hint ? h("p", { id: `${id}-hint`, class: "hint" }, hint) : null);
   };
-  const check = (key: BoolKey, label: string) => {
+  const check = (key: BoolKey, label: string, hint?: string) => {
     const id = `setting-${fieldId(key)}`;
     return h(
       "div",
       { class: "field check" },
-      h("input", { id, testid: id, name: key, type: "checkbox", checked: current[key] }),
+      h("input", {
+        id,
+        testid: id,
+        name: key,
+        type: "checkbox",
+        checked: current[key],
+        "aria-describedby": hint ? `${id}-hint` : null,
+      }),
       h("label", { for: id }, label),
+      hint ? h("p", { id: `${id}-hint`, class: "hint" }, hint) : null,
     );
   };
 
-  const pw = h("input", {
-    id: "setting-upstream-password",
-    testid: "setting-upstream-password",
-    name: "upstream_password",
-    type: "password",
-    autocomplete: "new-password",
-    "aria-describedby": "setting-upstream-password-hint",
-  });
-  const pwHint = h("p", { id: "setting-upstream-password-hint", class: "hint" });
+  // Passwords go to the OS keyring on save and are never shown again;
+  // the form only says whether one is stored.
+  const secret = (section: "upstream" | "inbound") => {
+    const id = `setting-${section}-password`;
+    const input = h("input", {
+      id,
+      testid: id,
+      name: `${section}_password`,
+      type: "password",
+      autocomplete: "new-password",
+      "aria-describedby": `${id}-hint`,
+    });
+    const hint = h("p", { id: `${id}-hint`, class: "hint", testid: `${id}-state` });
+    const draw = () => {
+      const stored = section === "upstream" ? current.upstream_password_set : current.inbound_password_set;
+      input.placeholder = stored ? "A password is stored" : "No password stored";
+      hint.textContent = stored
+        ? "A password is stored. Leave this empty to keep it; type a new one to replace it."
+        : "No password is stored yet.";
+    };
+    return { input, hint, draw, field: h("div", { class: "field" }, h("label", { for: id }, "Password"), input, hint) };
+  };
+  const upPw = secret("upstream");
+  const inPwParts = secret("inbound");
+  const pw = upPw.input;
+  const inPw = inPwParts.input;
   const drawPwState = () => {
-    pw.placeholder = current.upstream_password_set ? "A password is stored" : "No password stored";
-    pwHint.textContent = current.upstream_password_set
-      ? "A password is stored. Leave this empty to keep it; type a new one to replace it."
-      : "No password is stored yet.";
+    upPw.draw();
+    inPwParts.draw();
   };
   drawPwState();
 
@@ -166,17 +195,24 @@ function build(initial: SettingsForm, info: AppInfo | null): HTMLElement {
           err.show(null);
           saved.hidden = true;
           const next: SettingsForm = { ...current };
-          for (const k of ["upstream_host", "upstream_port", "upstream_username", "smtp_port", "ldap_port", "dns_servers", "dns_trust_anchor"] as TextKey[]) {
+          for (const k of TEXT_KEYS) {
             next[k] = (form.elements.namedItem(k) as HTMLInputElement).value;
           }
-          for (const k of ["upstream_security", "policy_mode"] as SelectKey[]) {
+          for (const k of SELECT_KEYS) {
             next[k] = (form.elements.namedItem(k) as HTMLSelectElement).value;
           }
-          next.ldap_enabled = (form.elements.namedItem("ldap_enabled") as HTMLInputElement).checked;
+          for (const k of BOOL_KEYS) {
+            next[k] = (form.elements.namedItem(k) as HTMLInputElement).checked;
+          }
           try {
-            const result = await ipc.saveSettings(next, pw.value === "" ? null : pw.value);
+            const result = await ipc.saveSettings(
+              next,
+              pw.value === "" ? null : pw.value,
+              inPw.value === "" ? null : inPw.value,
+            );
             current = result;
             pw.value = "";
+            inPw.value = "";
             drawPwState();
             fill(form, result);
             saved.textContent = "Saved.";
@@ -212,7 +248,33 @@ function build(initial: SettingsForm, info: AppInfo | null): HTMLElement {
         ["none", "None — only for a server on this computer"],
       ]),
       text("upstream_username", "User name"),
-      h("div", { class: "field" }, h("label", { for: "setting-upstream-password" }, "Password"), pw, pwHint),
+      upPw.field,
+    ),
+    h(
+      "fieldset",
+      { testid: "settings-inbound" },
+      h("legend", null, "Incoming mail"),
+      check(
+        "inbound_enabled",
+        "Decrypt incoming S/MIME mail into a local folder",
+        "DANE Mail reads your provider's mail folders over IMAP without changing anything there, and keeps a " +
+          "decrypted copy of every message encrypted to your keys in a folder on this computer. Those copies are " +
+          "not encrypted: anyone who can read that folder can read them. The originals stay encrypted at the provider.",
+      ),
+      text("inbound_host", "Incoming mail server (IMAP)", { placeholder: "imap.example.com" }),
+      text("inbound_port", "Port", { numeric: true }),
+      select("inbound_security", "Connection security", [
+        ["tls", "TLS from the start (usually port 993)"],
+        ["starttls", "STARTTLS (usually port 143)"],
+        ["none", "None — only for a server on this computer"],
+      ]),
+      text("inbound_username", "User name"),
+      inPwParts.field,
+      text("inbound_folders", "Folders to read", { hint: "Separated by commas, e.g. INBOX, Archive." }),
+      check("inbound_mirror_plaintext", "Also copy unencrypted mail, so the local folder is a complete mailbox"),
+      text("inbound_name", "Account name", {
+        hint: "A short name (letters, digits, . - _) for the local folder and the status. The password is stored under it.",
+      }),
     ),
     h(
       "fieldset",

@@ -3,6 +3,7 @@
 
 import type { AppInfo } from "../bindings/AppInfo";
 import type { ClientSettings } from "../bindings/ClientSettings";
+import type { InboundStatus } from "../bindings/InboundStatus";
 import type { ListenerStatus } from "../bindings/ListenerStatus";
 import type { Status } from "../bindings/Status";
 import {
@@ -163,6 +164,7 @@ function render(s: Status, c: ClientSettings, info: AppInfo | null, reload: () =
           `${s.outbox.retrying_recipients} retrying.`,
       ),
     ),
+    incoming(s.inbound),
     s.own_records.length
       ? h(
           "section",
@@ -190,6 +192,60 @@ function render(s: Status, c: ClientSettings, info: AppInfo | null, reload: () =
       `Data folder: ${s.storage_dir}`,
     ),
   ];
+}
+
+/** Badge colour for an account state code; the engine's words say it. */
+const INBOUND_BADGE: Record<string, string> = {
+  "in-sync": "ok",
+  syncing: "checking",
+  error: "error",
+  "not-synced": "unknown",
+  off: "not-configured",
+};
+
+/** Incoming mail: what is decrypted, where the plaintext copies are. */
+function incoming(i: InboundStatus): HTMLElement {
+  return h(
+    "section",
+    { class: "card", "aria-labelledby": "st-inbound", testid: "inbound", "data-enabled": i.enabled ? "true" : "false" },
+    h("h3", { id: "st-inbound" }, "Incoming mail"),
+    h("p", { testid: "inbound-summary" }, i.summary),
+    i.error ? h("p", { class: "error-text", testid: "inbound-error" }, i.error) : null,
+    i.accounts.map((a) =>
+      h(
+        "div",
+        { class: "inbound-account", testid: "inbound-account", "data-name": a.name, "data-state": a.state },
+        h("h4", null, `${a.name} — `, h("code", null, a.host)),
+        h("p", null, badge(INBOUND_BADGE[a.state] ?? "unknown", a.state_words, { testid: "inbound-state" })),
+        a.last_sync ? h("p", { class: "muted" }, "Last complete sync ", time(a.last_sync)) : null,
+        h("p", { testid: "inbound-where" }, a.copies_words),
+        a.folders.length
+          ? h(
+              "ul",
+              { class: "plain", testid: "inbound-folders" },
+              a.folders.map((f) =>
+                h("li", { testid: "inbound-folder", "data-folder": f.name }, h("strong", null, f.name), ": ", f.words),
+              ),
+            )
+          : null,
+        a.failures.length
+          ? h(
+              "details",
+              { testid: "inbound-failures" },
+              h("summary", null, `${a.failed_total} message${a.failed_total === 1 ? "" : "s"} could not be decrypted`),
+              h(
+                "ul",
+                { class: "plain" },
+                a.failures.map((f) => h("li", null, `${f.folder}, message ${f.uid}: ${f.reason}`)),
+              ),
+              a.failed_total > a.failures.length
+                ? h("p", { class: "muted" }, `…and ${a.failed_total - a.failures.length} more, listed by danemail inbound status.`)
+                : null,
+            )
+          : null,
+      ),
+    ),
+  );
 }
 
 function count(label: string, n: number, testid: string): HTMLElement {
