@@ -183,6 +183,13 @@ fn doctor_passes_against_a_signing_resolver() {
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("can be trusted"), "{text}");
     assert!(!text.contains("FAIL"), "{text}");
+    // Where this installation keeps its files.
+    assert!(
+        text.contains(&format!("config   {}\n", config.display())),
+        "{text}"
+    );
+    assert!(text.contains("storage  "), "{text}");
+    assert!(text.contains("log      standard error"), "{text}");
 }
 
 #[test]

@@ -76,7 +76,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     let config = Config::load(cli.config.as_deref())?;
     match cli.command {
         Command::Lookup(args) => lookup(config, args).await,
-        Command::Doctor(args) => doctor(config, args).await,
+        Command::Doctor(args) => doctor(config, cli.config.as_deref(), args).await,
         Command::Encrypt(args) => encrypt::run(config, args).await,
         Command::Run => service::run(config).await,
         Command::Credentials => service::credentials(config),
@@ -129,14 +129,57 @@ async fn lookup(mut config: Config, args: LookupArgs) -> anyhow::Result<u8> {
     Ok(EXIT_OK)
 }
 
-async fn doctor(mut config: Config, args: DoctorArgs) -> anyhow::Result<u8> {
+async fn doctor(
+    mut config: Config,
+    config_path: Option<&std::path::Path>,
+    args: DoctorArgs,
+) -> anyhow::Result<u8> {
     apply_dns_flags(&mut config.dns, &args.dns);
     let resolver = SecureResolver::new(&config.dns)?;
     let diagnosis = doctor::diagnose(&resolver, config.dns.timeout()).await;
+    // Where this installation keeps things (the platform's dirs unless set).
+    let config_file = config_path
+        .map(ToOwned::to_owned)
+        .or_else(Config::default_path);
+    let config_state = match &config_file {
+        Some(path) if path.exists() => "",
+        Some(_) => " (absent: the embedded defaults are used)",
+        None => "",
+    };
+    let paths = [
+        (
+            "config",
+            config_file.map_or("none".into(), |p| p.display().to_string()),
+        ),
+        (
+            "storage",
+            config
+                .storage
+                .resolved_dir()
+                .map_or("none".into(), |p| p.display().to_string()),
+        ),
+        ("log", "standard error (the journal under systemd)".into()),
+    ];
     if args.json {
-        emit(&format!("{}\n", serde_json::to_string_pretty(&diagnosis)?))?;
+        let mut value = serde_json::to_value(&diagnosis)?;
+        if let Some(map) = value.as_object_mut() {
+            map.insert(
+                "paths".into(),
+                serde_json::json!(paths
+                    .iter()
+                    .cloned()
+                    .collect::<std::collections::BTreeMap<_, _>>()),
+            );
+        }
+        emit(&format!("{}\n", serde_json::to_string_pretty(&value)?))?;
     } else {
-        emit(&render::doctor_text(&diagnosis))?;
+        let mut text = render::doctor_text(&diagnosis);
+        text.push('\n');
+        for (name, path) in &paths {
+            let note = if *name == "config" { config_state } else { "" };
+            text.push_str(&format!("{name:<8} {path}{note}\n"));
+        }
+        emit(&text)?;
     }
     Ok(if diagnosis.problem.is_some() {
         EXIT_PROBLEM

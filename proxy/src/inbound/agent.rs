@@ -26,6 +26,11 @@ use crate::keys::{KeyStore, Unsealed};
 /// while keeping round trips few (FIELD-NOTES: 500 × 4.8 KB ≈ 20 ms).
 const BATCH: u32 = 200;
 
+/// Bytes of messages per batch at most (one larger message is a batch of
+/// its own). Two batches are in memory at once (one fetched while the
+/// other is decrypted), and a message takes ~5× its size while processed.
+const BATCH_BYTES: u64 = 32 * 1024 * 1024;
+
 /// Threads that decrypt one batch at most (the machine may have fewer).
 const MAX_WORKERS: usize = 4;
 
@@ -292,14 +297,21 @@ async fn sync_folder(
     // state commits stay in UID order, each after its batch is durable.
     let mut pending: Option<(Batch, u32)> = None;
     loop {
-        let last = match examined.uid_next {
+        let span = match examined.uid_next {
             Some(uid_next) if uid_next <= next => break,
             Some(uid_next) => Some((next.saturating_add(BATCH - 1)).min(uid_next - 1)),
             None => None,
         };
-        let batch = session::fetch_range(session, next, last, timings.command).await?;
-        let Some(batch_end) = last.or_else(|| batch.last().map(|f| f.uid)) else {
+        // Sizes first: a batch is cut at BATCH_BYTES, so that a folder of
+        // large messages is not held in memory 200 at a time.
+        let sizes = session::sizes(session, next, span, timings.command).await?;
+        let Some(batch_end) = batch_end(&sizes, span) else {
             break;
+        };
+        let batch = if sizes.is_empty() {
+            Vec::new()
+        } else {
+            session::fetch_range(session, next, Some(batch_end), timings.command).await?
         };
         if let Some((work, end)) = pending.take() {
             summary.add(&commit(shared, folder, uidvalidity, work, end).await?);
@@ -321,14 +333,29 @@ async fn sync_folder(
             batch_end,
         ));
         next = batch_end.saturating_add(1);
-        if last.is_none() {
-            break;
-        }
     }
     if let Some((work, end)) = pending.take() {
         summary.add(&commit(shared, folder, uidvalidity, work, end).await?);
     }
     Ok(summary)
+}
+
+/// Where the batch starting at the first of `sizes` ends: before the
+/// message that would take it past [`BATCH_BYTES`] (a batch holds at least
+/// one), else at the end of `span` (UIDs may be missing in it). `None`:
+/// nothing left.
+fn batch_end(sizes: &[(u32, u64)], span: Option<u32>) -> Option<u32> {
+    let mut total = 0u64;
+    for (i, &(uid, size)) in sizes.iter().enumerate() {
+        if i > 0 && total + size > BATCH_BYTES {
+            return Some(sizes[i - 1].0);
+        }
+        total += size;
+        if span.is_none() && i + 1 == BATCH as usize {
+            return Some(uid);
+        }
+    }
+    span.or(sizes.last().map(|&(uid, _)| uid))
 }
 
 /// `danger_append_to_folder`: APPENDs every decrypted copy of `folder`
@@ -784,4 +811,31 @@ pub async fn serve(
     let _ = stop.recv().await;
     let _ = tx.send(true);
     let _ = agent.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_are_cut_by_bytes_and_span() {
+        let mb = 1024 * 1024;
+        // Small messages: the span's end (a gap after UID 3 included).
+        assert_eq!(
+            batch_end(&[(1, 10), (2, 10), (3, 10)], Some(200)),
+            Some(200)
+        );
+        // A large one ends the batch before it, and is a batch of its own.
+        let sizes = [(1, 10), (2, 33 * mb), (3, 10)];
+        assert_eq!(batch_end(&sizes, Some(200)), Some(1));
+        assert_eq!(batch_end(&sizes[1..], Some(200)), Some(2));
+        assert_eq!(batch_end(&[(7, 40 * mb)], Some(9)), Some(9));
+        // No UIDNEXT known: the last message seen, at most BATCH of them.
+        assert_eq!(batch_end(&[(4, 1), (5, 1)], None), Some(5));
+        let many: Vec<(u32, u64)> = (1..=500).map(|u| (u, 1)).collect();
+        assert_eq!(batch_end(&many, None), Some(BATCH));
+        // An empty span still advances; nothing left at all is None.
+        assert_eq!(batch_end(&[], Some(50)), Some(50));
+        assert_eq!(batch_end(&[], None), None);
+    }
 }

@@ -6,7 +6,7 @@
 //! response stream is read to its end before the next command.
 //!
 //! Read-only by construction: this module issues LOGIN, EXAMINE, UID FETCH
-//! with `BODY.PEEK[]` (RFC 3501 §6.4.5: PEEK does not set \Seen), IDLE,
+//! of `RFC822.SIZE` and `BODY.PEEK[]` (RFC 3501 §6.4.5: PEEK does not set \Seen), IDLE,
 //! NOOP and LOGOUT — and, only for an account with
 //! `danger_append_to_folder`, APPEND, CREATE and UID SEARCH on that folder
 //! ([`append`], [`has_copy`]). Nothing ever stores flags, expunges or moves.
@@ -224,6 +224,36 @@ pub async fn fetch_range(
     };
     let mut out = timed("UID FETCH", limit, work).await?;
     out.sort_by_key(|f| f.uid);
+    Ok(out)
+}
+
+/// `UID FETCH first:last (UID RFC822.SIZE)`: each message's size, for
+/// cutting batches; only UIDs from `first` on (see [`fetch_range`]).
+pub async fn sizes(
+    session: &mut ImapSession,
+    first: u32,
+    last: Option<u32>,
+    limit: Duration,
+) -> Result<Vec<(u32, u64)>, ImapError> {
+    let set = match last {
+        Some(last) => format!("{first}:{last}"),
+        None => format!("{first}:*"),
+    };
+    let work = async {
+        let mut stream = session.uid_fetch(&set, "(UID RFC822.SIZE)").await?;
+        let mut out = Vec::new();
+        while let Some(item) = stream.next().await {
+            let fetch: Fetch = item?;
+            if let (Some(uid), Some(size)) = (fetch.uid, fetch.size) {
+                if uid >= first && last.is_none_or(|l| uid <= l) {
+                    out.push((uid, u64::from(size)));
+                }
+            }
+        }
+        Ok::<_, async_imap::error::Error>(out)
+    };
+    let mut out = timed("UID FETCH RFC822.SIZE", limit, work).await?;
+    out.sort_by_key(|&(uid, _)| uid);
     Ok(out)
 }
 
