@@ -7,17 +7,27 @@
 #   installers/build.sh run [ARGS...]   builds the app, then runs it (the
 #                                       README's first command; without a
 #                                       display it runs the headless service)
+#   installers/build.sh deb [--debug]   the .deb (Tauri's bundler, offline):
+#                                       app, CLI, systemd user unit, desktop
+#                                       entry, icons
+#   installers/build.sh appimage [--debug]
+#                                       an AppImage assembled here, offline
+#                                       (installers/appimage.sh)
+#
+# --debug packs the debug builds the test suite has already made (the
+# installer tests use it: same package, no release build from cold); what
+# users get is built without it.
 #
 # Installs the Debian packages the build needs first (tests/install-deps.sh --build).
-#
-# Later: deb, appimage, … (one case each below).
+# DANEMAIL_VERSION=X.Y.Z overrides the version for a package build (the
+# upgrade test builds A and A+1 from one tree).
 set -eu
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/danemail/target}"
 
 usage() {
-	echo "usage: $0 ui | app [--debug] | run [APP ARGS...]" >&2
+	echo "usage: $0 ui | app [--debug] | run [APP ARGS...] | deb [--debug] | appimage [--debug]" >&2
 	exit 2
 }
 
@@ -55,6 +65,65 @@ build_app() {
 	(cd "$(dirname "$bin")" && printf '%s/%s\n' "$(pwd)" "$(basename "$bin")")
 }
 
+# The CLI as the bundler's external binary (installed as /usr/bin/danemail),
+# named with the host's target triple as Tauri expects.
+# $1: debug|release.
+build_cli_sidecar() {
+	cd "$root"
+	if [ "$1" = release ]; then
+		log "cargo build --release -p danemail"
+		cargo build --release -p danemail >&2
+	else
+		log "cargo build -p danemail"
+		cargo build -p danemail >&2
+	fi
+	triple=$(rustc -vV | sed -n 's/^host: //p')
+	mkdir -p "$root/src-tauri/binaries"
+	cp "$CARGO_TARGET_DIR/$1/danemail" "$root/src-tauri/binaries/danemail-$triple"
+}
+
+# The Tauri CLI, pinned by installers/package-lock.json.
+tauri_cli() {
+	if [ ! -x "$root/installers/node_modules/.bin/tauri" ]; then
+		log "npm ci (installers/)"
+		(cd "$root/installers" && npm ci --no-audit --no-fund >&2)
+	fi
+	echo "$root/installers/node_modules/.bin/tauri"
+}
+
+# $1: bundle (deb, rpm, appimage, …), $2: debug|release. Prints nothing;
+# the bundle lands under $CARGO_TARGET_DIR/$2/bundle/$1/.
+bundle() {
+	build_ui
+	build_cli_sidecar "$2"
+	cli=$(tauri_cli)
+	cd "$root/src-tauri"
+	extra=""
+	if [ -n "${DANEMAIL_VERSION:-}" ]; then
+		extra=$(mktemp)
+		printf '{"version": "%s"}\n' "$DANEMAIL_VERSION" >"$extra"
+	fi
+	rm -rf "$CARGO_TARGET_DIR/$2/bundle/$1"
+	debug=""
+	[ "$2" = release ] || debug=--debug
+	log "tauri build $debug --bundles $1"
+	"$cli" build --ci $debug --bundles "$1" --config "$root/installers/tauri.bundle.json" \
+		${extra:+--config "$extra"} >&2
+	[ -z "$extra" ] || rm -f "$extra"
+}
+
+# The profile the arguments ask for: release, or debug with --debug.
+profile_of() {
+	profile=release
+	for arg in "$@"; do
+		case "$arg" in
+		--debug) profile=debug ;;
+		*) usage ;;
+		esac
+	done
+	echo "$profile"
+}
+
 [ $# -ge 1 ] || usage
 target=$1
 shift
@@ -71,14 +140,22 @@ ui)
 	echo "$root/ui/dist"
 	;;
 app)
-	profile=release
-	for arg in "$@"; do
-		case "$arg" in
-		--debug) profile=debug ;;
-		*) usage ;;
-		esac
-	done
+	# An assignment, so that set -e stops on a usage error inside $(…).
+	profile=$(profile_of "$@")
 	build_app "$profile"
+	;;
+deb | appimage)
+	profile=$(profile_of "$@")
+	if [ "$target" = deb ]; then
+		bundle deb "$profile"
+		deb=$(ls "$CARGO_TARGET_DIR/$profile"/bundle/deb/*.deb)
+		(cd "$(dirname "$deb")" && printf '%s/%s\n' "$(pwd)" "$(basename "$deb")")
+	else
+		build_app "$profile" >/dev/null
+		build_cli_sidecar "$profile"
+		exec sh "$root/installers/appimage.sh" "$CARGO_TARGET_DIR/$profile/danemail-app" \
+			"$CARGO_TARGET_DIR/$profile/danemail"
+	fi
 	;;
 *) usage ;;
 esac

@@ -8,6 +8,7 @@ set -euo pipefail
 build_packages=(
     openssl libssl-dev pkg-config
     libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev
+    squashfs-tools                   # installers/appimage.sh
 )
 packages=(
     nsd ldnsutils                    # signed fixture zones, served
@@ -28,6 +29,9 @@ packages=(
     # actionlint's check of the run: blocks in .github/workflows/
     # (tests/release_workflows.rs); actionlint itself comes from PyPI below.
     shellcheck
+    # The installers and their tests: the AppImage's payload, and a
+    # minimal Debian root to install the .deb into.
+    squashfs-tools debootstrap procps
 )
 # The UI's build (Vite + TypeScript) needs Node.js with npm; the machine's
 # own (e.g. nodesource, which bundles npm) is kept when there is one.

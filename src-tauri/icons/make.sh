@@ -9,7 +9,8 @@
 #   32x32.png 128x128.png 128x128@2x.png icon.png   the app icon (Tauri)
 #
 # A user stylesheet loses to the file's own <style> unless !important.
-# .ico (Windows) and .icns (macOS) come with the installers.
+# icon.ico (Windows) and icon.icns (macOS) are made from a 1024-pixel
+# rendering by the Tauri CLI's `icon` command (installers/node_modules).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 src="$here/source.svg"
@@ -32,3 +33,14 @@ render 32x32.png 32 "$app"
 render 128x128.png 128 "$app"
 render 128x128@2x.png 256 "$app"
 render icon.png 512 "$app"
+
+# Windows and macOS icons: `tauri icon` writes every size of every platform;
+# only the .ico and .icns are kept.
+cli="$here/../../installers/node_modules/.bin/tauri"
+[ -x "$cli" ] || (cd "$here/../../installers" && npm ci --no-audit --no-fund >&2)
+big=$(mktemp -d)
+trap 'rm -rf "$css" "$big"' EXIT
+render ../../.icon-1024.png 1024 "$app"
+mv "$here/../../.icon-1024.png" "$big/icon.png"
+"$cli" icon "$big/icon.png" -o "$big/out" >&2
+cp "$big/out/icon.ico" "$big/out/icon.icns" "$here/"

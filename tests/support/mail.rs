@@ -106,18 +106,34 @@ impl Drop for MailServer {
 pub struct Proxy {
     pub config: PathBuf,
     pub port: u16,
+    /// The command line, program first.
+    command: Vec<std::ffi::OsString>,
     child: Option<Child>,
     log: PathBuf,
 }
 
 impl Proxy {
     pub fn start(config: &Path, port: u16) -> Self {
-        let log = config.with_extension("log");
+        let command = vec![
+            super::danemail_bin().into_os_string(),
+            "run".into(),
+            "--config".into(),
+            config.into(),
+        ];
+        let mut proxy = Self::start_command(command, &config.with_extension("log"), port);
+        proxy.config = config.to_owned();
+        proxy
+    }
+
+    /// `command` (e.g. `danemail run` inside a chroot), logging to `log`,
+    /// up once `port` accepts.
+    pub fn start_command(command: Vec<std::ffi::OsString>, log: &Path, port: u16) -> Self {
         let mut proxy = Self {
-            config: config.to_owned(),
+            config: PathBuf::new(),
             port,
+            command,
             child: None,
-            log,
+            log: log.to_owned(),
         };
         proxy.spawn();
         proxy
@@ -129,10 +145,8 @@ impl Proxy {
             .append(true)
             .open(&self.log)
             .unwrap();
-        let child = Command::new(super::danemail_bin())
-            .arg("run")
-            .arg("--config")
-            .arg(&self.config)
+        let child = Command::new(&self.command[0])
+            .args(&self.command[1..])
             .env(
                 "RUST_LOG",
                 "info,hickory_proto=off,hickory_net=off,hickory_resolver=off",
