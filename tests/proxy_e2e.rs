@@ -963,3 +963,126 @@ fn home_config(home: &std::path::Path) -> PathBuf {
     std::fs::write(&config, text).unwrap();
     config
 }
+
+/// EHLO, AUTH, MAIL, RCPT, DATA, then `data` as raw bytes (it must end the
+/// data itself); the replies, the last one to the data, then QUIT's.
+fn submit_raw(port: u16, rcpt: &str, data: &[u8]) -> Vec<String> {
+    let auth = base64_plain("danemail", LOCAL_PASSWORD);
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut replies = vec![read_reply(&mut stream)];
+    for line in [
+        "EHLO c".to_owned(),
+        format!("AUTH PLAIN {auth}"),
+        "MAIL FROM:<me@provider.test>".to_owned(),
+        format!("RCPT TO:<{rcpt}>"),
+        "DATA".to_owned(),
+    ] {
+        stream.write_all(format!("{line}\r\n").as_bytes()).unwrap();
+        replies.push(read_reply(&mut stream));
+    }
+    stream.write_all(data).unwrap();
+    replies.push(read_reply(&mut stream));
+    stream.write_all(b"QUIT\r\n").unwrap();
+    replies.push(read_reply(&mut stream));
+    replies
+}
+
+/// Issue 12, finding 3: bare-LF / bare-CR end-of-data look-alikes inside
+/// DATA. Postfix 3.7 (the provider here) ends DATA at `<LF>.<LF>` too, so
+/// relayed verbatim they would start a second message there — in the clear,
+/// to a recipient whose decision is encrypt. Normalised to CRLF at our edge
+/// they are ordinary, dot-stuffed lines.
+#[test]
+fn smtp_smuggling_look_alikes_are_normalised_and_no_second_message_reaches_the_provider() {
+    let s = setup("");
+    let smuggled = |end: &str| {
+        format!(
+            "From: me@provider.test\r\nTo: nobody@ecdsa.test\r\nSubject: carrier\r\n\r\nbefore{end}\
+             MAIL FROM:<me@provider.test>\r\nRCPT TO:<alice@rsa.test>\r\nDATA\r\n\
+             Subject: smuggled\r\n\r\nsecret in the clear\r\n.\r\n"
+        )
+    };
+    let variants = ["\n.\n", "\n.\r\n", "\r.\r\n", "\r\n.\n", "\r\n.\r"];
+    for end in variants {
+        let replies = submit_raw(s.proxy.port, "nobody@ecdsa.test", smuggled(end).as_bytes());
+        assert!(replies[6].starts_with("250 "), "{end:?}: {replies:?}");
+        assert!(replies[7].starts_with("221 "), "{end:?}: {replies:?}");
+    }
+    let got = s.mail.fetch("nobody@ecdsa.test", variants.len(), WAIT);
+    assert_eq!(got.len(), variants.len(), "{}", s.proxy.log());
+    for message in &got {
+        let text = String::from_utf8_lossy(message);
+        assert!(text.contains("secret in the clear"), "{text}");
+        let body = &message[text.find("\r\n\r\n").unwrap()..];
+        for (i, &b) in body.iter().enumerate() {
+            let lone_lf = b == b'\n' && (i == 0 || body[i - 1] != b'\r');
+            let lone_cr = b == b'\r' && body.get(i + 1) != Some(&b'\n');
+            assert!(
+                !lone_lf && !lone_cr,
+                "a bare line end reached the provider: {text:?}"
+            );
+        }
+    }
+    // Nothing was smuggled to the recipient whose decision is encrypt.
+    assert!(s
+        .mail
+        .fetch("alice@rsa.test", 0, Duration::from_secs(2))
+        .is_empty());
+    assert!(s
+        .proxy
+        .log()
+        .contains("bare CR or LF line ends normalised to CRLF"));
+}
+
+/// Issue 12, finding 6: a line over 998 octets (RFC 5322 §2.1.1) is
+/// refused before the 250, with the reason, and nothing is queued.
+#[test]
+fn a_line_over_998_octets_is_refused_with_the_reason_before_acceptance() {
+    let s = setup("");
+    let long = "x".repeat(1200);
+    let data = format!(
+        "From: me@provider.test\r\nTo: nobody@ecdsa.test\r\nSubject: long\r\n\r\n{long}\r\n.\r\n"
+    );
+    let replies = submit_raw(s.proxy.port, "nobody@ecdsa.test", data.as_bytes());
+    assert!(replies[6].starts_with("554 5.6.0"), "{replies:?}");
+    assert!(
+        replies[6].contains("1200 octets; at most 998"),
+        "{replies:?}"
+    );
+    assert!(replies[7].starts_with("221 "), "{replies:?}");
+    assert_eq!(s.queued(), 0);
+    // Exactly 998 passes.
+    let data = format!(
+        "From: me@provider.test\r\nTo: nobody@ecdsa.test\r\nSubject: long\r\n\r\n{}\r\n.\r\n",
+        "y".repeat(998)
+    );
+    let replies = submit_raw(s.proxy.port, "nobody@ecdsa.test", data.as_bytes());
+    assert!(replies[6].starts_with("250 "), "{replies:?}");
+}
+
+/// Issue 12, finding 7: "." right after 354 is an empty message (RFC 5321
+/// §4.1.1.4): it gets a reply, and the session goes on.
+#[test]
+fn a_dot_right_after_354_gets_a_reply_and_the_session_goes_on() {
+    let s = setup("");
+    let replies = submit_raw(s.proxy.port, "nobody@ecdsa.test", b".\r\n");
+    assert!(replies[5].starts_with("354 "), "{replies:?}");
+    assert!(replies[6].starts_with("554 5.6.0"), "{replies:?}");
+    assert!(replies[7].starts_with("221 "), "{replies:?}");
+    assert_eq!(s.queued(), 0);
+    assert!(replies[6].contains("Empty message"), "{replies:?}");
+    // A stuffed dot on the first line is unstuffed like on any other.
+    let replies = submit_raw(
+        s.proxy.port,
+        "nobody@ecdsa.test",
+        b"..X-First: dot-stuffed\r\nFrom: me@provider.test\r\nTo: nobody@ecdsa.test\r\n\r\nhi\r\n.\r\n",
+    );
+    assert!(replies[6].starts_with("250 "), "{replies:?}");
+    let got = s.mail.fetch("nobody@ecdsa.test", 1, WAIT);
+    assert_eq!(got.len(), 1, "{}", s.proxy.log());
+    let text = String::from_utf8_lossy(&got[0]);
+    assert!(text.contains("\r\n.X-First: dot-stuffed\r\n"), "{text}");
+}

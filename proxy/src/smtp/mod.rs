@@ -1,7 +1,9 @@
 //! The local SMTP submission server mail clients send through (RFC 6409):
 //! `session` is the protocol (no I/O), `server` the sockets, `reply` the
-//! wire replies, `tls` the local certificate.
+//! wire replies, `tls` the local certificate, `canonical` the line ends of
+//! message data.
 
+mod canonical;
 mod reply;
 pub mod server;
 pub mod session;

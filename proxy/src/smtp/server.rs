@@ -14,6 +14,7 @@ use tokio::sync::{broadcast, Notify};
 use tokio::time::{timeout_at, Instant};
 use tokio_rustls::TlsAcceptor;
 
+use super::canonical::{Canonical, MAX_LINE};
 use super::reply::Reply;
 use super::session::{Session, SessionConfig, Step};
 use crate::config::SmtpConfig;
@@ -265,8 +266,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let path = incoming.dir.join(MESSAGE_FILE);
         let mut file =
             tokio::io::BufWriter::with_capacity(256 * 1024, tokio::fs::File::create(&path).await?);
-        let mut receiver = DataReceiver::new();
+        let mut receiver = data_receiver();
         let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK + 2);
+        let mut canonical = Canonical::default();
+        let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK + 64);
         let mut size = 0usize;
         let mut too_big = false;
         loop {
@@ -278,11 +281,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             // turns out to end the data: keep it until then.
             let keep = usize::from(!done && buf.last() == Some(&b'\r'));
             let ready = buf.len() - keep;
-            size += ready;
+            out.clear();
+            canonical.push(&buf[..ready], &mut out);
+            if done {
+                canonical.finish(&mut out);
+            }
+            size += out.len();
             if size > limit {
                 too_big = true;
             } else {
-                file.write_all(&buf[..ready]).await?;
+                file.write_all(&out).await?;
             }
             buf.drain(..ready);
             if done {
@@ -310,6 +318,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         };
         if too_big {
             return Ok(Reply::new(552, "5.3.4", "Message too big"));
+        }
+        if size == 0 {
+            // RFC 5321 §4.1.1.4 allows it; RFC 5322 does not (no From, no
+            // Date): refused with words rather than relayed as nothing.
+            return Ok(Reply::new(
+                554,
+                "5.6.0",
+                "Empty message: nothing after 354 but the final dot (RFC 5322 needs at least From and Date)",
+            ));
+        }
+        if canonical.longest > MAX_LINE {
+            tracing::info!(peer = %self.peer, longest = canonical.longest, "message refused: a line is too long");
+            return Ok(Reply::new(
+                554,
+                "5.6.0",
+                format!(
+                    "A line has {} octets; at most {MAX_LINE} are allowed (RFC 5322 2.1.1): \
+                     have the mail program encode it (quoted-printable or base64)",
+                    canonical.longest
+                ),
+            ));
+        }
+        if canonical.normalised > 0 {
+            tracing::info!(peer = %self.peer, count = canonical.normalised, "bare CR or LF line ends normalised to CRLF");
         }
         let intake = context.intake.clone();
         let from = envelope.from.clone();
@@ -370,7 +402,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
 
     async fn discard_data(&mut self, deadline: Instant) -> Result<(), ConnectionError> {
-        let mut receiver = DataReceiver::new();
+        let mut receiver = data_receiver();
         let mut sink = Vec::new();
         loop {
             let mut bytes = self.pending.iter();
@@ -436,6 +468,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
         Err(error)
     }
+}
+
+/// A receiver for the data after 354, primed as if a CRLF had come just
+/// before: the data begins at the start of a line (RFC 5321 §4.1.1.4), so a
+/// "." right after 354 ends an empty message instead of being data.
+fn data_receiver() -> DataReceiver {
+    let mut receiver = DataReceiver::new();
+    let mut scratch = Vec::new();
+    receiver.ingest(&mut b"\r\n".iter(), &mut scratch);
+    receiver
 }
 
 fn session_limit(context: &Context) -> usize {
