@@ -1086,3 +1086,159 @@ fn a_dot_right_after_354_gets_a_reply_and_the_session_goes_on() {
     let text = String::from_utf8_lossy(&got[0]);
     assert!(text.contains("\r\n.X-First: dot-stuffed\r\n"), "{text}");
 }
+
+/// A tmpfs of `size` mounted at `dir` while it lives (lazily unmounted).
+struct SmallDisk {
+    dir: PathBuf,
+}
+
+impl SmallDisk {
+    fn mount(dir: &std::path::Path, size: &str) -> Self {
+        std::fs::create_dir_all(dir).unwrap();
+        let status = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir)
+            .status()
+            .unwrap();
+        assert!(status.success(), "mount tmpfs (the tests run as root)");
+        Self {
+            dir: dir.to_owned(),
+        }
+    }
+
+    fn free(&self) -> u64 {
+        let out = Command::new("stat")
+            .args(["-f", "-c", "%a %S"])
+            .arg(&self.dir)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut parts = text.split_whitespace().map(|n| n.parse::<u64>().unwrap());
+        parts.next().unwrap() * parts.next().unwrap()
+    }
+
+    /// Fills the disk until `leave` bytes are free.
+    fn fill(&self, leave: u64) {
+        let mut file = std::fs::File::create(self.dir.join("filler")).unwrap();
+        let chunk = vec![0u8; 64 * 1024];
+        while self.free() > leave {
+            let n = (self.free() - leave).min(chunk.len() as u64) as usize;
+            if file.write_all(&chunk[..n.max(1)]).is_err() {
+                break;
+            }
+            file.sync_all().unwrap();
+        }
+    }
+
+    fn make_room(&self) {
+        let _ = std::fs::remove_file(self.dir.join("filler"));
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+    }
+}
+
+/// A message of about `kib` KiB in lines of 76 characters.
+fn sized_message(to: &str, kib: usize) -> Vec<u8> {
+    let mut out = format!(
+        "From: me@provider.test\r\nTo: {to}\r\nSubject: {kib} KiB\r\nMessage-ID: <{}@provider.test>\r\n\r\n",
+        rand()
+    )
+    .into_bytes();
+    let line = format!("{}\r\n", "z".repeat(76));
+    while out.len() < kib * 1024 {
+        out.extend_from_slice(line.as_bytes());
+    }
+    out
+}
+
+/// Issue 12, finding 1: the disk fills after the 250. The accepted message
+/// is not bounced: it is kept, planning is tried again, and it is delivered
+/// (encrypted, as decided) once there is room.
+#[test]
+fn disk_full_after_the_250_keeps_the_message_and_delivers_it_once_space_is_back() {
+    let mut disk = None;
+    let s = setup_with("", |storage| disk = Some(SmallDisk::mount(storage, "4m")));
+    let disk = disk.unwrap();
+    // Room for the received message (600 KiB), not for its encrypted copy.
+    disk.fill(900 * 1024);
+    let mut data = sized_message("alice@rsa.test", 600);
+    data.extend_from_slice(b".\r\n");
+    let replies = submit_raw(s.proxy.port, "alice@rsa.test", &data);
+    assert!(replies[6].starts_with("250 "), "{replies:?}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !s.proxy.log().contains("it is kept and tried again") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = s.proxy.log();
+    assert!(log.contains("it is kept and tried again"), "{log}");
+    assert!(!log.contains("bouncing"), "{log}");
+    assert!(s
+        .mail
+        .fetch("alice@rsa.test", 0, Duration::from_secs(1))
+        .is_empty());
+    let received = std::fs::read_dir(s.storage().join("outbox/queue"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".received"))
+        .count();
+    assert_eq!(received, 1, "kept as received");
+
+    disk.make_room();
+    let got = s.mail.fetch("alice@rsa.test", 1, WAIT);
+    assert_eq!(
+        got.len(),
+        1,
+        "delivered once there is room: {}",
+        s.proxy.log()
+    );
+    assert!(is_encrypted(&got[0]), "encrypted as decided at RCPT");
+    assert!(!s.proxy.log().contains("bouncing"));
+}
+
+/// Issue 12, finding 5: the disk is full at intake. `MAIL … SIZE=` that
+/// cannot fit gets 452 4.3.1; without SIZE the client gets 452 4.3.1 after
+/// its final dot — never a silent close — and the session goes on.
+#[test]
+fn a_full_disk_at_intake_gets_452_at_mail_or_after_the_dot_never_a_silent_close() {
+    let mut disk = None;
+    let s = setup_with("", |storage| disk = Some(SmallDisk::mount(storage, "2m")));
+    let disk = disk.unwrap();
+    disk.fill(100 * 1024);
+    let auth = base64_plain("danemail", LOCAL_PASSWORD);
+    let replies = converse(
+        s.proxy.port,
+        &[
+            "EHLO c",
+            &format!("AUTH PLAIN {auth}"),
+            "MAIL FROM:<me@provider.test> SIZE=500000",
+            "QUIT",
+        ],
+    );
+    assert!(replies[3].starts_with("452 4.3.1"), "{replies:?}");
+    assert!(replies[4].starts_with("221 "), "{replies:?}");
+
+    let mut data = sized_message("nobody@ecdsa.test", 300);
+    data.extend_from_slice(b".\r\n");
+    let replies = submit_raw(s.proxy.port, "nobody@ecdsa.test", &data);
+    assert!(replies[6].starts_with("452 4.3.1"), "{replies:?}");
+    assert!(
+        replies[7].starts_with("221 "),
+        "the session goes on: {replies:?}"
+    );
+    assert_eq!(s.queued(), 0);
+
+    disk.make_room();
+    let replies = submit_raw(s.proxy.port, "nobody@ecdsa.test", &data);
+    assert!(replies[6].starts_with("250 "), "{replies:?}");
+    assert_eq!(s.mail.fetch("nobody@ecdsa.test", 1, WAIT).len(), 1);
+}

@@ -34,6 +34,23 @@ pub enum IntakeError {
     Io(#[from] std::io::Error),
 }
 
+impl IntakeError {
+    /// Whether the message itself is at fault (it cannot be parsed or
+    /// encrypted), so that trying again cannot help. Everything else — a
+    /// full disk, an I/O error, a file gone — is local and temporary: an
+    /// accepted message is kept and planned again, never bounced for it.
+    pub fn is_permanent(&self) -> bool {
+        use crate::smime::StreamError;
+        match self {
+            Self::Mime(FileError::Mime(_)) => true,
+            Self::Mime(FileError::Io(_)) => false,
+            Self::Smime(SmimeError::Io(_) | SmimeError::Stream(StreamError::Io(_))) => false,
+            Self::Smime(_) => true,
+            Self::Spool(_) | Self::Io(_) => false,
+        }
+    }
+}
+
 /// What the client is told 250 about: the new id, and what the user's
 /// own views show of the message.
 #[derive(Debug, Clone)]
@@ -234,5 +251,21 @@ fn copy_entry(file: String, copy: &crate::plan::Copy) -> CopyEntry {
                 detail: None,
             })
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_fault_of_the_message_itself_is_permanent() {
+        let full = || std::io::Error::from(std::io::ErrorKind::StorageFull);
+        assert!(IntakeError::Mime(FileError::Mime(crate::mime::MimeError::Empty)).is_permanent());
+        assert!(!IntakeError::Mime(FileError::Io(full())).is_permanent());
+        assert!(!IntakeError::Smime(SmimeError::Io(full())).is_permanent());
+        assert!(!IntakeError::Smime(SmimeError::Stream(full().into())).is_permanent());
+        assert!(IntakeError::Smime(SmimeError::NoRecipients).is_permanent());
+        assert!(!IntakeError::Io(full()).is_permanent());
     }
 }

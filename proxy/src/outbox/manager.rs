@@ -24,6 +24,10 @@ use crate::relay::{Outcome, Relay};
 /// Longest sleep between queue scans.
 const RESCAN: Duration = Duration::from_secs(30);
 
+/// After a local, temporary failure to plan an accepted message (a full
+/// disk): the next try.
+const PLAN_RETRY_SECS: u64 = 5;
+
 /// The delivery agent.
 pub struct Outbox {
     spool: Arc<Spool>,
@@ -96,26 +100,37 @@ impl Outbox {
     /// Attempts every due entry once; returns when the next one is due.
     pub async fn deliver_due(&self) -> Option<u64> {
         // First plan what was received (acknowledged, not yet encrypted).
+        let mut next: Option<u64> = None;
         for id in self.spool.received_ids() {
             let intake = self.intake.clone();
             let planning = id.clone();
             match tokio::task::spawn_blocking(move || intake.plan_received(&planning)).await {
                 Ok(Ok(())) => {}
                 Ok(Err(IntakeError::Spool(SpoolError::Corrupt { .. }))) => {}
-                Ok(Err(e @ (IntakeError::Mime(_) | IntakeError::Smime(_)))) => {
+                Ok(Err(e)) if e.is_permanent() => {
                     tracing::error!(%id, error = %e, "cannot plan an accepted message; bouncing it");
                     if let Err(e) = self.bounce_received(&id, &e.to_string()) {
                         tracing::error!(%id, error = %e, "bouncing failed");
                     }
                 }
-                Ok(Err(e)) => tracing::error!(%id, error = %e, "planning failed; will retry"),
+                Ok(Err(e)) => {
+                    // Acknowledged mail is never bounced for a local,
+                    // temporary condition: kept, tried again soon.
+                    tracing::error!(
+                        %id,
+                        error = %e,
+                        retry_in_secs = PLAN_RETRY_SECS,
+                        "cannot prepare an accepted message for delivery now (is the storage full?); it is kept and tried again"
+                    );
+                    let at = unix_now() + PLAN_RETRY_SECS;
+                    next = Some(next.map_or(at, |n: u64| n.min(at)));
+                }
                 Err(e) => tracing::error!(%id, error = %e, "planning task failed; will retry"),
             }
         }
         if self.is_paused() {
-            return None;
+            return next;
         }
-        let mut next: Option<u64> = None;
         for id in self.spool.ids() {
             let entry = match self.spool.load(&id) {
                 Ok(entry) => entry,

@@ -262,6 +262,21 @@ impl Spool {
         ids
     }
 
+    /// How many received messages have waited longer than `age` to be
+    /// planned (planning normally follows the 250 within a second).
+    pub fn stalled_received(&self, age: std::time::Duration) -> usize {
+        self.received_ids()
+            .iter()
+            .filter(|id| {
+                fs::metadata(self.root.join("queue").join(format!("{id}.received")))
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|waited| waited > age)
+            })
+            .count()
+    }
+
     /// A received message's record, and its file with the message length.
     pub fn load_received(&self, id: &str) -> Result<(Received, File, u64), SpoolError> {
         if !valid_id(id) {
@@ -345,6 +360,20 @@ impl Spool {
     }
 
     /// Every planned entry id, oldest first (ids sort by time).
+    /// Bytes free for us on the outbox's filesystem (`None` where it cannot
+    /// be measured).
+    pub fn free_bytes(&self) -> Option<u64> {
+        #[cfg(target_os = "linux")]
+        {
+            let stat = rustix::fs::statvfs(&self.root).ok()?;
+            Some(stat.f_bavail.saturating_mul(stat.f_frsize))
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            None
+        }
+    }
+
     pub fn ids(&self) -> Vec<String> {
         let mut ids: Vec<String> = self
             .names()

@@ -90,6 +90,17 @@ pub fn snapshot(inputs: Inputs<'_>) -> Status {
     if let Some(spool) = inputs.spool {
         let received = spool.received_ids().len();
         outbox.messages = received;
+        let stalled = spool.stalled_received(std::time::Duration::from_secs(60));
+        if stalled > 0 {
+            problems.push(problem(
+                AppState::Attention,
+                "storage",
+                format!(
+                    "{stalled} accepted message(s) could not be prepared for delivery yet: they are kept and tried again every few seconds. The disk DANE Mail stores mail on may be full."
+                ),
+                Some("Free some space on that disk; nothing is lost, delivery goes on by itself."),
+            ));
+        }
         for id in spool.ids() {
             let Ok(entry) = spool.load(&id) else { continue };
             outbox.messages += 1;

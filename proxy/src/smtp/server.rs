@@ -197,7 +197,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     }
                 };
                 match request {
-                    Ok(request) => session.handle(request),
+                    Ok(request) => {
+                        if matches!(request, smtp_proto::Request::Mail { .. }) {
+                            session.note_storage_room(storage_room(context));
+                        }
+                        session.handle(request)
+                    }
                     Err(error) => Step::Reply(session.parse_error(&error)),
                 }
             };
@@ -256,11 +261,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             Err(e) => {
                 tracing::error!(error = %e, "cannot create an outbox entry");
                 self.discard_data(deadline).await?;
-                return Ok(Reply::new(
-                    451,
-                    "4.3.0",
-                    "Local error in processing: outbox not writable",
-                ));
+                return Ok(storage_error_reply(&e));
             }
         };
         let path = incoming.dir.join(MESSAGE_FILE);
@@ -272,6 +273,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK + 64);
         let mut size = 0usize;
         let mut too_big = false;
+        let mut write_error: Option<std::io::Error> = None;
         loop {
             let mut bytes = self.pending.iter();
             let done = receiver.ingest(&mut bytes, &mut buf);
@@ -289,8 +291,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             size += out.len();
             if size > limit {
                 too_big = true;
-            } else {
-                file.write_all(&out).await?;
+            } else if write_error.is_none() {
+                // A full disk: the rest is read and dropped, and the client
+                // gets 452 after its final dot, never a silent close.
+                if let Err(e) = file.write_all(&out).await {
+                    write_error = Some(e);
+                }
             }
             buf.drain(..ready);
             if done {
@@ -311,8 +317,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 };
             }
         }
-        file.flush().await?;
+        if write_error.is_none() {
+            if let Err(e) = file.flush().await {
+                write_error = Some(e);
+            }
+        }
         drop(file);
+        if let Some(e) = write_error {
+            session.take_transaction();
+            tracing::error!(peer = %self.peer, error = %e, "cannot write a message into the outbox");
+            return Ok(storage_error_reply(&e));
+        }
         let Some(envelope) = session.take_transaction() else {
             return Ok(Reply::new(503, "5.5.1", "No transaction"));
         };
@@ -384,11 +399,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             }
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "queueing failed");
-                Ok(Reply::new(
-                    451,
-                    "4.3.0",
-                    "Local error in processing; try again later",
-                ))
+                Ok(storage_error_reply(&e))
             }
             Err(e) => {
                 tracing::error!(error = %e, "queueing task failed");
@@ -467,6 +478,38 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             let _ = self.flush().await;
         }
         Err(error)
+    }
+}
+
+/// How much a new message may take of the outbox's free space: a third,
+/// since planning writes each encrypted copy (base64, ~1.4×) beside the
+/// received one before that is removed.
+fn storage_room(context: &Context) -> Option<u64> {
+    context.intake.spool().free_bytes().map(|free| free / 3)
+}
+
+/// The reply for a local failure to store a message: 452 4.3.1 when the
+/// disk is full (RFC 3463: mail system full), else 451 4.3.0.
+fn storage_error_reply(error: &(dyn std::error::Error + 'static)) -> Reply {
+    let mut cause = Some(error);
+    let mut full = false;
+    while let Some(e) = cause {
+        full |= e.downcast_ref::<std::io::Error>().is_some_and(|io| {
+            matches!(
+                io.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            )
+        });
+        cause = e.source();
+    }
+    if full {
+        Reply::new(
+            452,
+            "4.3.1",
+            "Insufficient system storage: the outbox's disk is full; try again later",
+        )
+    } else {
+        Reply::new(451, "4.3.0", "Local error in processing; try again later")
     }
 }
 

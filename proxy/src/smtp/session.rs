@@ -83,6 +83,9 @@ pub struct Session {
     user: Option<String>,
     auth: Auth,
     transaction: Transaction,
+    /// The largest message the outbox has room for now, as the server last
+    /// measured it (`None`: unknown, not checked).
+    storage_room: Option<u64>,
 }
 
 impl Session {
@@ -94,7 +97,13 @@ impl Session {
             user: None,
             auth: Auth::Idle,
             transaction: Transaction::Idle,
+            storage_room: None,
         }
+    }
+
+    /// What the server measured of the outbox's free space, before MAIL.
+    pub fn note_storage_room(&mut self, room: Option<u64>) {
+        self.storage_room = room;
     }
 
     pub fn greeting(&self) -> Reply {
@@ -317,6 +326,14 @@ impl Session {
         }
         if size > self.config.max_message_size {
             return Step::Reply(Reply::new(552, "5.3.4", "Message too big"));
+        }
+        // RFC 1870 §6.1: a SIZE that does not fit now is a temporary 452.
+        if self.storage_room.is_some_and(|room| size as u64 > room) {
+            return Step::Reply(Reply::new(
+                452,
+                "4.3.1",
+                "Insufficient system storage: the outbox's disk has no room for this message now; try again later",
+            ));
         }
         if !from.is_empty() {
             if let Err(e) = Address::parse(&from) {
