@@ -1242,3 +1242,106 @@ fn a_full_disk_at_intake_gets_452_at_mail_or_after_the_dot_never_a_silent_close(
     assert!(replies[6].starts_with("250 "), "{replies:?}");
     assert_eq!(s.mail.fetch("nobody@ecdsa.test", 1, WAIT).len(), 1);
 }
+
+/// Issue 12, finding 10: the README promises one log line per recipient
+/// decision and per delivery; with no RUST_LOG set they are there.
+#[test]
+fn the_default_log_level_gives_a_line_per_decision_and_per_delivery() {
+    let mut s = setup("");
+    s.proxy.restart_with_default_log();
+    let sent = message("logged", "alice@rsa.test", "nobody@ecdsa.test", "hi\r\n");
+    let result = s.smtplib(
+        &sent,
+        "me@provider.test",
+        &["alice@rsa.test", "nobody@ecdsa.test"],
+    );
+    assert_eq!(result["error"], Value::Null, "{result}");
+    for address in ["alice@rsa.test", "nobody@ecdsa.test"] {
+        assert_eq!(s.mail.fetch(address, 1, WAIT).len(), 1);
+    }
+    let deadline = Instant::now() + WAIT;
+    while s.proxy.log().matches(" delivered").count() < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = s.proxy.log();
+    for address in ["alice@rsa.test", "nobody@ecdsa.test"] {
+        let lines: Vec<&str> = log.lines().filter(|l| l.contains(address)).collect();
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("decision=\"encrypt\"") || l.contains("decision=\"plaintext\"")),
+            "{address}: {log}"
+        );
+        assert!(
+            lines.iter().any(|l| l.contains("delivered")),
+            "{address}: {log}"
+        );
+    }
+    assert!(!log.contains(LOCAL_PASSWORD) && !log.contains("provider-secret"));
+}
+
+/// Every directory and file under `dir` with a group or other bit set.
+fn not_owner_only(dir: &std::path::Path) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(path) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        if meta.permissions().mode() & 0o077 != 0 {
+            out.push(format!(
+                "{} {:o}",
+                path.display(),
+                meta.permissions().mode() & 0o7777
+            ));
+        }
+        if meta.is_dir() {
+            stack.extend(
+                std::fs::read_dir(&path)
+                    .unwrap()
+                    .flatten()
+                    .map(|e| e.path()),
+            );
+        }
+    }
+    out
+}
+
+/// Issue 12, finding 8: the outbox, its entries and their files are
+/// owner-only (700/600), and a storage dir other users may write to is
+/// refused at start.
+#[test]
+fn the_outbox_is_owner_only_and_storage_writable_by_others_is_refused() {
+    let mut s = setup("");
+    s.switch.set_up(false);
+    let sent = message("modes", "alice@rsa.test", "nobody@ecdsa.test", "hi\r\n");
+    let result = s.smtplib(
+        &sent,
+        "me@provider.test",
+        &["alice@rsa.test", "nobody@ecdsa.test"],
+    );
+    assert_eq!(result["error"], Value::Null, "{result}");
+    let deadline = Instant::now() + WAIT;
+    while s.queued() == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Planned: an entry directory with its copies and entry.json.
+    std::thread::sleep(Duration::from_millis(500));
+    let loose = not_owner_only(&s.storage());
+    assert!(loose.is_empty(), "not owner-only: {loose:#?}");
+
+    s.proxy.kill9();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(s.storage(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = Command::new(support::danemail_bin())
+        .args(["run", "--config"])
+        .arg(s.dir.path().join("config.toml"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("may be written by other users (mode 777)"),
+        "{text}"
+    );
+    std::fs::set_permissions(s.storage(), std::fs::Permissions::from_mode(0o700)).unwrap();
+}

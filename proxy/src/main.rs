@@ -14,7 +14,7 @@ fn main() -> ExitCode {
         Ok(args) => args,
         Err(err) => return cli::usage_error(err),
     };
-    cli::init_logging();
+    cli::init_logging(args.is_service());
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

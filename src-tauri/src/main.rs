@@ -72,7 +72,7 @@ fn init_logging() {
     use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(
-            "warn,danemail_app=info,hickory_proto=off,hickory_net=off,hickory_resolver=off",
+            "warn,danemail=info,danemail_app=info,hickory_proto=off,hickory_net=off,hickory_resolver=off",
         )
     });
     tracing_subscriber::fmt()

@@ -108,6 +108,8 @@ pub struct Proxy {
     pub port: u16,
     /// The command line, program first.
     command: Vec<std::ffi::OsString>,
+    /// `RUST_LOG` for the child; `None`: unset (the product's default).
+    rust_log: Option<String>,
     child: Option<Child>,
     log: PathBuf,
 }
@@ -132,6 +134,7 @@ impl Proxy {
             config: PathBuf::new(),
             port,
             command,
+            rust_log: Some("info,hickory_proto=off,hickory_net=off,hickory_resolver=off".into()),
             child: None,
             log: log.to_owned(),
         };
@@ -145,12 +148,13 @@ impl Proxy {
             .append(true)
             .open(&self.log)
             .unwrap();
-        let child = Command::new(&self.command[0])
-            .args(&self.command[1..])
-            .env(
-                "RUST_LOG",
-                "info,hickory_proto=off,hickory_net=off,hickory_resolver=off",
-            )
+        let mut command = Command::new(&self.command[0]);
+        command.args(&self.command[1..]);
+        match &self.rust_log {
+            Some(filter) => command.env("RUST_LOG", filter),
+            None => command.env_remove("RUST_LOG"),
+        };
+        let child = command
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -169,6 +173,12 @@ impl Proxy {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Restarts with `RUST_LOG` unset: the log the product writes by default.
+    pub fn restart_with_default_log(&mut self) {
+        self.rust_log = None;
+        self.restart();
     }
 
     /// SIGKILL: no chance to clean up.

@@ -23,6 +23,17 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// Whether the command runs as a service until stopped (`run`,
+    /// `inbound sync` without `--once`): those log at info by default.
+    pub fn is_service(&self) -> bool {
+        matches!(
+            self.command,
+            Command::Run | Command::Inbound(InboundCommand::Sync { once: false, .. })
+        )
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Look up what validated DNS proves about each address, and the decision.

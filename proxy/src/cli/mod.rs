@@ -57,12 +57,16 @@ pub fn usage_error(err: clap::Error) -> std::process::ExitCode {
 
 /// Logs to stderr; `RUST_LOG` overrides. hickory's own warnings (one per
 /// bogus answer) are off by default: the verdicts already say it.
-pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(
-            "warn,hickory_proto=off,hickory_net=off,hickory_resolver=off",
-        )
-    });
+pub fn init_logging(service: bool) {
+    // The services (`run`, `inbound sync`) log one line per recipient
+    // decision and per delivery (info); one-shot commands only warnings.
+    let default = if service {
+        "warn,danemail=info,hickory_proto=off,hickory_net=off,hickory_resolver=off"
+    } else {
+        "warn,hickory_proto=off,hickory_net=off,hickory_resolver=off"
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     // Colours only for a terminal: log files and journald get plain text.
     use std::io::IsTerminal;
     tracing_subscriber::fmt()

@@ -136,6 +136,11 @@ impl Spool {
     /// Opens (creating) the outbox under `root` and clears `tmp/`, which
     /// holds only what was never acknowledged.
     pub fn open(root: &Path) -> Result<Self, SpoolError> {
+        fs::create_dir_all(root).map_err(|source| SpoolError::Io {
+            path: root.to_owned(),
+            source,
+        })?;
+        restrict(root);
         for dir in ["tmp", "queue", "corrupt"] {
             let path = root.join(dir);
             fs::create_dir_all(&path).map_err(|source| SpoolError::Io {
@@ -143,6 +148,12 @@ impl Spool {
                 source,
             })?;
             restrict(&path);
+        }
+        // Entries written by a version that left them group/world-readable.
+        if let Ok(entries) = fs::read_dir(root.join("queue")) {
+            for entry in entries.flatten() {
+                restrict_tree(&entry.path());
+            }
         }
         let tmp = root.join("tmp");
         if let Ok(debris) = fs::read_dir(&tmp) {
@@ -523,6 +534,27 @@ pub(crate) fn sync_dir(path: &Path) -> io::Result<()> {
 }
 
 /// Owner-only access to the outbox (mail content and addresses).
+/// `path` and, for a directory, what it holds: directories 700, files 600.
+fn restrict_tree(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let Ok(meta) = fs::symlink_metadata(path) else {
+            return;
+        };
+        if meta.is_dir() {
+            restrict(path);
+            for entry in fs::read_dir(path).into_iter().flatten().flatten() {
+                restrict_tree(&entry.path());
+            }
+        } else if meta.is_file() && meta.permissions().mode() & 0o077 != 0 {
+            let _ = fs::set_permissions(path, fs::Permissions::from_mode(0o600));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
 fn restrict(path: &Path) {
     #[cfg(unix)]
     {

@@ -32,6 +32,8 @@ pub enum ServiceError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("storage directory {path} may be written by other users (mode {mode:o}); DANE Mail keeps mail and keys there and will not start: `chmod 700 {path}`")]
+    StorageShared { path: PathBuf, mode: u32 },
     #[error(transparent)]
     Dns(#[from] SetupError),
     #[error(transparent)]
@@ -76,8 +78,15 @@ pub struct Running {
     background: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
 
-/// The storage directory of `config`, created.
+/// The storage directory of `config`, created owner-only; one that other
+/// users may write to is refused (they could plant or swap queued mail).
+///
+/// Everything the service writes from here on is owner-only by the
+/// process's umask (077), whatever the call site: messages, copies, keys,
+/// state, logs of the outbox.
 pub fn storage_dir(config: &Config) -> Result<PathBuf, ServiceError> {
+    #[cfg(unix)]
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let storage = config
         .storage
         .resolved_dir()
@@ -86,6 +95,23 @@ pub fn storage_dir(config: &Config) -> Result<PathBuf, ServiceError> {
         path: storage.clone(),
         source,
     })?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&storage)
+            .map_err(|source| ServiceError::Storage {
+                path: storage.clone(),
+                source,
+            })?
+            .permissions()
+            .mode();
+        if mode & 0o022 != 0 {
+            return Err(ServiceError::StorageShared {
+                path: storage,
+                mode: mode & 0o7777,
+            });
+        }
+    }
     Ok(storage)
 }
 
