@@ -1345,3 +1345,123 @@ fn the_outbox_is_owner_only_and_storage_writable_by_others_is_refused() {
     );
     std::fs::set_permissions(s.storage(), std::fs::Permissions::from_mode(0o700)).unwrap();
 }
+
+/// In front of the provider: the first `stall` connections are accepted
+/// and never answered (no greeting); the rest are forwarded.
+fn stalling_forwarder(target: u16, stall: usize) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for (n, client) in listener.incoming().flatten().enumerate() {
+            if n < stall {
+                held.push(client);
+                continue;
+            }
+            let Ok(upstream) = TcpStream::connect(("127.0.0.1", target)) else {
+                continue;
+            };
+            for (mut from, mut to) in [
+                (client.try_clone().unwrap(), upstream.try_clone().unwrap()),
+                (upstream, client),
+            ] {
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut from, &mut to);
+                    let _ = to.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        }
+    });
+    port
+}
+
+/// Issue 12, finding 2: a provider that accepts the connection and then
+/// says nothing. Delivery is deferred after `timeout_secs`, other mail
+/// goes through other lanes meanwhile, and SIGTERM stops the service at
+/// once with the stalled message still queued.
+#[test]
+fn a_stalled_provider_session_defers_delays_nothing_else_and_cannot_hold_the_shutdown() {
+    let mut s = setup("");
+    // Every provider connection after the first goes through; the first
+    // hangs without a greeting.
+    let stalling = stalling_forwarder(s.mail.port("SUBMISSION_PORT"), 1);
+    let config = s.dir.path().join("config.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text = text
+        .replace(
+            &format!("port = {}\n", s.switch.port),
+            &format!("port = {stalling}\n"),
+        )
+        .replace("timeout_secs = 10\n", "timeout_secs = 6\n");
+    std::fs::write(&config, text).unwrap();
+    s.proxy.restart();
+
+    let first = message("stalled", "nobody@ecdsa.test", "", "first\r\n");
+    assert_eq!(
+        s.smtplib(&first, "me@provider.test", &["nobody@ecdsa.test"])["error"],
+        Value::Null
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let sent = Instant::now();
+    let second = message("lane", "carol@ecdsa.test", "", "second\r\n");
+    assert_eq!(
+        s.smtplib(&second, "me@provider.test", &["carol@ecdsa.test"])["error"],
+        Value::Null
+    );
+    let got = s.mail.fetch("carol@ecdsa.test", 1, Duration::from_secs(5));
+    assert_eq!(
+        got.len(),
+        1,
+        "another lane delivers while one hangs: {}",
+        s.proxy.log()
+    );
+    assert!(
+        sent.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        sent.elapsed()
+    );
+
+    // The hung session ends at the deadline; the message is deferred.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !s.proxy.log().contains("greeting: no answer from") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        s.proxy.log().contains("greeting: no answer from"),
+        "{}",
+        s.proxy.log()
+    );
+    // Retried through the forwarder (which now passes): delivered.
+    assert_eq!(
+        s.mail.fetch("nobody@ecdsa.test", 1, WAIT).len(),
+        1,
+        "{}",
+        s.proxy.log()
+    );
+
+    // SIGTERM while a session hangs: a prompt, clean stop; nothing lost.
+    let hanging = stalling_forwarder(s.mail.port("SUBMISSION_PORT"), usize::MAX);
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text = text
+        .replace(
+            &format!("port = {stalling}\n"),
+            &format!("port = {hanging}\n"),
+        )
+        .replace("timeout_secs = 6\n", "timeout_secs = 300\n");
+    std::fs::write(&config, text).unwrap();
+    s.proxy.restart();
+    let third = message("held", "nobody@ecdsa.test", "", "third\r\n");
+    assert_eq!(
+        s.smtplib(&third, "me@provider.test", &["nobody@ecdsa.test"])["error"],
+        Value::Null
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    let stopping = Instant::now();
+    assert!(s.proxy.terminate().success(), "{}", s.proxy.log());
+    assert!(
+        stopping.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        stopping.elapsed()
+    );
+    assert_eq!(s.queued(), 1, "still queued after the stop");
+}

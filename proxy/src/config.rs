@@ -330,6 +330,9 @@ pub struct OutboxConfig {
     /// After this long undelivered, a message is bounced (RFC 5321 §4.5.4.1
     /// suggests 4–5 days).
     pub max_lifetime_secs: u64,
+    /// Delivery lanes: messages sent to the provider at the same time, so
+    /// that one slow or stalled session delays nothing else.
+    pub max_parallel: usize,
 }
 
 impl Default for OutboxConfig {
@@ -338,6 +341,7 @@ impl Default for OutboxConfig {
             retry_initial_secs: 60,
             retry_max_secs: 3600,
             max_lifetime_secs: 5 * 24 * 3600,
+            max_parallel: 4,
         }
     }
 }

@@ -161,14 +161,32 @@ impl Relay {
             UpstreamSecurity::Tls => self.tls.clone(),
             _ => None,
         };
-        let mut conn = AsyncSmtpConnection::connect_tokio1(
-            server.as_str(),
-            Some(self.timeout),
-            &self.hello,
-            implicit_tls,
-            None,
+        // lettre's timeout covers the TCP connect; every step after it (the
+        // greeting, each command, the data) gets its own deadline here, so a
+        // provider that goes silent defers the message instead of holding
+        // its lane.
+        let limit = self.timeout;
+        let step = |what: &'static str| {
+            let server = server.clone();
+            move |_| {
+                format!(
+                    "{what}: no answer from {server} within {} s",
+                    limit.as_secs()
+                )
+            }
+        };
+        let mut conn = tokio::time::timeout(
+            limit,
+            AsyncSmtpConnection::connect_tokio1(
+                server.as_str(),
+                Some(limit),
+                &self.hello,
+                implicit_tls,
+                None,
+            ),
         )
         .await
+        .map_err(step("greeting"))?
         .map_err(|e| format!("cannot connect to {server}: {e}"))?;
         if self.security == UpstreamSecurity::Starttls {
             // Never fall back to plaintext: no STARTTLS, no delivery.
@@ -179,14 +197,16 @@ impl Relay {
                 ));
             }
             let tls = self.tls.clone().expect("STARTTLS has TLS parameters");
-            conn.starttls(tls, &self.hello)
+            tokio::time::timeout(limit, conn.starttls(tls, &self.hello))
                 .await
+                .map_err(step("STARTTLS"))?
                 .map_err(|e| format!("STARTTLS with {server} failed: {e}"))?;
         }
         if let Some(credentials) = &self.credentials {
-            if let Err(e) = conn
-                .auth(&[Mechanism::Plain, Mechanism::Login], credentials)
+            let login = conn.auth(&[Mechanism::Plain, Mechanism::Login], credentials);
+            if let Err(e) = tokio::time::timeout(limit, login)
                 .await
+                .map_err(step("AUTH"))?
             {
                 conn.abort().await;
                 return Err(format!("login at {server} failed: {e}"));
@@ -205,7 +225,11 @@ impl Relay {
         if !from.is_ascii() || recipients.iter().any(|r| !r.is_ascii()) {
             parameters.push(MailParameter::SmtpUtfEight);
         }
-        if let Err(e) = conn.command(Mail::new(sender, parameters)).await {
+        let mail = conn.command(Mail::new(sender, parameters));
+        if let Err(e) = tokio::time::timeout(limit, mail)
+            .await
+            .map_err(step("MAIL FROM"))?
+        {
             let outcome = classify(&e, "MAIL FROM");
             conn.abort().await;
             return Ok(recipients.iter().map(|_| outcome.clone()).collect());
@@ -215,24 +239,40 @@ impl Relay {
         for recipient in recipients {
             let outcome = match parse_address(recipient) {
                 Err(e) => Some(Outcome::Permanent(format!("recipient <{recipient}>: {e}"))),
-                Ok(address) => match conn.command(Rcpt::new(address, Vec::new())).await {
-                    Ok(_) => None,
-                    Err(e) => Some(classify(&e, "RCPT TO")),
-                },
+                Ok(address) => {
+                    match tokio::time::timeout(limit, conn.command(Rcpt::new(address, Vec::new())))
+                        .await
+                        .map_err(step("RCPT TO"))?
+                    {
+                        Ok(_) => None,
+                        Err(e) => Some(classify(&e, "RCPT TO")),
+                    }
+                }
             };
             outcomes.push(outcome);
         }
         if outcomes.iter().all(Option::is_some) {
-            let _ = conn.command(Quit).await;
+            let _ = tokio::time::timeout(limit, conn.command(Quit)).await;
             return Ok(outcomes.into_iter().flatten().collect());
         }
 
-        let result = match conn.command(Data).await {
+        let result = match tokio::time::timeout(limit, conn.command(Data))
+            .await
+            .map_err(step("DATA"))?
+        {
             Err(e) => Err(classify(&e, "DATA")),
             Ok(_) => {
                 let chunks = FileChunks::open(path)
                     .map_err(|e| format!("reading {}: {e}", path.display()))?;
-                match conn.message_iter(chunks).await {
+                // The deadline for the data and the reply to its final dot
+                // grows with the copy: the step timeout plus 1 s a 64 KiB
+                // (a floor of 64 KiB/s for a loopback-to-provider upload).
+                let size = std::fs::metadata(path).map_or(0, |m| m.len());
+                let transfer = limit + Duration::from_secs(size / (64 * 1024));
+                match tokio::time::timeout(transfer, conn.message_iter(chunks))
+                    .await
+                    .map_err(step("end of DATA"))?
+                {
                     Ok(response) => Ok(format!(
                         "{} {}",
                         response.code(),
@@ -242,7 +282,7 @@ impl Relay {
                 }
             }
         };
-        let _ = conn.command(Quit).await;
+        let _ = tokio::time::timeout(limit, conn.command(Quit)).await;
         Ok(outcomes
             .into_iter()
             .map(|o| match o {

@@ -5,6 +5,7 @@
 //! sender. State is written back after every copy, so a crash repeats at
 //! most one copy (at-least-once, never lost).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -78,10 +79,30 @@ impl Outbox {
         self.paused.load(Ordering::SeqCst)
     }
 
-    /// Delivers until `shutdown` fires; an attempt under way finishes first.
+    /// Delivers until `shutdown` fires, in up to `max_parallel` lanes: a
+    /// new due entry starts as soon as a lane is free, so one stalled or
+    /// slow provider session delays nothing else. At `shutdown` attempts
+    /// under way are dropped (a stalled provider cannot hold the stop):
+    /// their copies stay pending and go at the next start — at least once,
+    /// never lost.
     pub async fn run(&self, mut shutdown: broadcast::Receiver<()>) {
+        use futures_util::stream::{FuturesUnordered, StreamExt};
+        let lanes = self.config.max_parallel.max(1);
+        let mut in_flight = FuturesUnordered::new();
+        let mut busy: HashSet<String> = HashSet::new();
         loop {
-            let next = self.deliver_due().await;
+            let mut next = tokio::select! {
+                next = self.plan_received() => next,
+                _ = shutdown.recv() => return,
+            };
+            if !self.is_paused() {
+                let (due, later) = self.due_entries(&busy);
+                next = earliest(next, later);
+                for entry in due.into_iter().take(lanes.saturating_sub(in_flight.len())) {
+                    busy.insert(entry.id.clone());
+                    in_flight.push(self.attempt_logged(entry));
+                }
+            }
             // Re-read the queue at least this often: `danemail outbox retry`
             // from another process only edits the files.
             let sleep = next
@@ -90,6 +111,9 @@ impl Outbox {
                 })
                 .min(RESCAN);
             tokio::select! {
+                Some(id) = in_flight.next(), if !in_flight.is_empty() => {
+                    busy.remove(&id);
+                }
                 _ = tokio::time::sleep(sleep) => {}
                 _ = self.wake.notified() => {}
                 _ = shutdown.recv() => return,
@@ -97,9 +121,9 @@ impl Outbox {
         }
     }
 
-    /// Attempts every due entry once; returns when the next one is due.
-    pub async fn deliver_due(&self) -> Option<u64> {
-        // First plan what was received (acknowledged, not yet encrypted).
+    /// Plans what was received (acknowledged, not yet encrypted); returns
+    /// when planning should be tried again, if it failed for a local cause.
+    async fn plan_received(&self) -> Option<u64> {
         let mut next: Option<u64> = None;
         for id in self.spool.received_ids() {
             let intake = self.intake.clone();
@@ -128,10 +152,17 @@ impl Outbox {
                 Err(e) => tracing::error!(%id, error = %e, "planning task failed; will retry"),
             }
         }
-        if self.is_paused() {
-            return next;
-        }
+        next
+    }
+
+    /// Entries due now (not among `busy`), and when the next one is due.
+    fn due_entries(&self, busy: &HashSet<String>) -> (Vec<Entry>, Option<u64>) {
+        let mut next = None;
+        let mut due = Vec::new();
         for id in self.spool.ids() {
+            if busy.contains(&id) {
+                continue;
+            }
             let entry = match self.spool.load(&id) {
                 Ok(entry) => entry,
                 Err(SpoolError::NotFound(_)) => continue,
@@ -140,18 +171,22 @@ impl Outbox {
                     continue;
                 }
             };
-            let due = entry.next_attempt;
-            if due > unix_now() {
-                next = Some(next.map_or(due, |n: u64| n.min(due)));
-                continue;
-            }
-            match self.attempt(entry).await {
-                Ok(Some(at)) => next = Some(next.map_or(at, |n: u64| n.min(at))),
-                Ok(None) => {}
-                Err(e) => tracing::error!(%id, error = %e, "outbox update failed"),
+            if entry.next_attempt > unix_now() {
+                next = earliest(next, Some(entry.next_attempt));
+            } else {
+                due.push(entry);
             }
         }
-        next
+        (due, next)
+    }
+
+    /// [`Self::attempt`], its error logged; returns the entry's id.
+    async fn attempt_logged(&self, entry: Entry) -> String {
+        let id = entry.id.clone();
+        if let Err(e) = self.attempt(entry).await {
+            tracing::error!(%id, error = %e, "outbox update failed");
+        }
+        id
     }
 
     /// One delivery attempt of one entry; returns its next attempt time if
@@ -354,6 +389,14 @@ impl Outbox {
 
     fn emit(&self, event: Event) {
         let _ = self.events.send(event);
+    }
+}
+
+/// The earlier of two optional times.
+fn earliest(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 
