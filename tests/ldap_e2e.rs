@@ -309,6 +309,62 @@ fn random_and_truncated_ber_never_stop_the_server() {
     assert!(n > 0 && reply[0] == 0x30, "no SearchResultDone");
 }
 
+/// `ldapsearch` for the root DSE, killed after `limit`: `None` if it did
+/// not finish.
+fn root_dse_within(port: u16, limit: Duration) -> Option<(Output, Duration)> {
+    let started = Instant::now();
+    let mut child = Command::new("ldapsearch")
+        .args(["-x", "-LLL", "-o", "nettimeout=10"])
+        .args(["-H", &format!("ldap://127.0.0.1:{port}")])
+        .args(["-b", "", "-s", "base", "(objectClass=*)"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("ldapsearch (Debian package ldap-utils)");
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            let elapsed = started.elapsed();
+            return Some((child.wait_with_output().unwrap(), elapsed));
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Issue 12, finding 4: idle connections (150: more than any cap) do not
+/// leave a real search unanswered; the oldest idle one makes room.
+#[test]
+fn idle_connections_lock_clients_out_finding_4_ldap() {
+    let d = start();
+    let idlers: Vec<TcpStream> = (0..150)
+        .map(|_| TcpStream::connect(("127.0.0.1", d.port)).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let answered = root_dse_within(d.port, Duration::from_secs(15));
+    let Some((out, elapsed)) = answered else {
+        panic!(
+            "ldapsearch unanswered after 15 s with 150 idle connections\n{}",
+            d._proxy.log()
+        );
+    };
+    assert!(text(&out).contains("namingContexts"), "{}", text(&out));
+    assert!(
+        elapsed < Duration::from_secs(5),
+        "answered after {elapsed:?}"
+    );
+    // The first idlers were closed to make room.
+    let mut first = &idlers[0];
+    first
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut buf = [0u8; 16];
+    assert!(matches!(first.read(&mut buf), Ok(0) | Err(_)));
+}
+
 /// Sends bytes on a fresh connection, half-closes, and waits briefly for
 /// the server to answer or close. Returns 1.
 fn send_raw(port: u16, bytes: &[u8]) -> usize {

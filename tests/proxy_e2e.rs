@@ -524,6 +524,88 @@ fn slow_loris_is_dropped_while_others_are_served() {
     );
 }
 
+/// Issue 12, finding 4: idle, unauthenticated connections (here 80 that
+/// keep themselves alive with NOOP, more than any cap) must not lock a real
+/// client out: it is served within seconds, an idler is closed with 421.
+#[test]
+fn idle_connections_lock_clients_out_finding_4_smtp() {
+    let s = setup("");
+    let port = s.proxy.port;
+    let mut idlers: Vec<TcpStream> = (0..80)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    for idler in &idlers {
+        idler.set_nonblocking(true).unwrap();
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let keeper = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut told = vec![String::new(); idlers.len()];
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for (idler, told) in idlers.iter_mut().zip(told.iter_mut()) {
+                    let _ = idler.write_all(b"NOOP\r\n");
+                    let mut buf = [0u8; 4096];
+                    while let Ok(n @ 1..) = idler.read(&mut buf) {
+                        told.push_str(&String::from_utf8_lossy(&buf[..n]));
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            told
+        })
+    };
+    std::thread::sleep(Duration::from_secs(1));
+    let file = s.dir.path().join("while-idle.eml");
+    let sent = message(
+        "while idle",
+        "nobody@ecdsa.test",
+        "nobody@ecdsa.test",
+        "Served.\r\n",
+    );
+    std::fs::write(&file, sent).unwrap();
+    let started = Instant::now();
+    let mut client = Command::new("python3")
+        .arg(repo_root().join("tests/fixtures/mail/smtplib-send.py"))
+        .args([
+            &port.to_string(),
+            "danemail",
+            LOCAL_PASSWORD,
+            "me@provider.test",
+        ])
+        .arg(&file)
+        .arg("nobody@ecdsa.test")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let served = loop {
+        if client.try_wait().unwrap().is_some() {
+            break true;
+        }
+        if started.elapsed() > Duration::from_secs(15) {
+            let _ = client.kill();
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let elapsed = started.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let told = keeper.join().unwrap();
+    let out = client.wait_with_output().unwrap();
+    assert!(
+        served,
+        "a real client was not served within 15 s while 80 idlers held the listener\n{}",
+        s.proxy.log()
+    );
+    let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["error"], Value::Null, "{result}");
+    assert!(elapsed < Duration::from_secs(5), "served after {elapsed:?}");
+    assert!(
+        told.iter().any(|t| t.contains("421 ")),
+        "no idler was closed with 421"
+    );
+}
+
 #[test]
 fn local_credentials_are_generated_once_and_kept_in_the_keyring() {
     // A real Secret Service: gnome-keyring-daemon on a private D-Bus

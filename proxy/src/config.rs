@@ -108,8 +108,18 @@ pub struct SmtpConfig {
     pub max_message_size: usize,
     /// Most recipients per message.
     pub max_recipients: usize,
-    /// Most simultaneous client connections.
+    /// Most simultaneous client connections. When full, the oldest
+    /// connection that has not authenticated is closed (421) to make room.
+    #[serde(deserialize_with = "at_least_one")]
     pub max_connections: usize,
+    /// Most simultaneous connections from one IP address (on loopback every
+    /// client is 127.0.0.1: idlers then make room the same way).
+    #[serde(deserialize_with = "at_least_one")]
+    pub max_connections_per_peer: usize,
+    /// Time allowed for each command before AUTH succeeds (at most
+    /// `command_timeout_secs`): an idle, unauthenticated client is cut off soon.
+    #[serde(deserialize_with = "at_least_one")]
+    pub pre_auth_timeout_secs: u64,
     /// Time allowed for one command line to arrive (RFC 5321 §4.5.3.2: 5 min).
     pub command_timeout_secs: u64,
     /// Time allowed for the whole message after DATA (RFC 5321: 10 min of idle;
@@ -127,7 +137,9 @@ impl Default for SmtpConfig {
             hostname: "localhost".into(),
             max_message_size: 100 * 1024 * 1024,
             max_recipients: 100,
-            max_connections: 32,
+            max_connections: 128,
+            max_connections_per_peer: 64,
+            pre_auth_timeout_secs: 30,
             command_timeout_secs: 300,
             data_timeout_secs: 600,
         }
@@ -192,8 +204,16 @@ pub struct LdapConfig {
     pub password_file: Option<PathBuf>,
     /// Longest a search waits for its DNS lookups.
     pub search_timeout_secs: u64,
+    /// A connection without a request for this long is closed.
+    #[serde(deserialize_with = "at_least_one")]
     pub idle_timeout_secs: u64,
+    /// Most simultaneous connections. When full, the connection idle the
+    /// longest is closed to make room.
+    #[serde(deserialize_with = "at_least_one")]
     pub max_connections: usize,
+    /// Most simultaneous connections from one IP address.
+    #[serde(deserialize_with = "at_least_one")]
+    pub max_connections_per_peer: usize,
 }
 
 impl Default for LdapConfig {
@@ -205,8 +225,9 @@ impl Default for LdapConfig {
             base_dn: "dc=dane,dc=mail".into(),
             password_file: None,
             search_timeout_secs: 10,
-            idle_timeout_secs: 300,
-            max_connections: 32,
+            idle_timeout_secs: 120,
+            max_connections: 128,
+            max_connections_per_peer: 64,
         }
     }
 }
@@ -445,6 +466,19 @@ impl Config {
     }
 }
 
+/// A count or a duration where 0 would refuse everything: at least 1.
+fn at_least_one<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + PartialOrd + From<u8>,
+{
+    let value = T::deserialize(deserializer)?;
+    if value < T::from(1) {
+        return Err(serde::de::Error::custom("must be at least 1"));
+    }
+    Ok(value)
+}
+
 /// 1-based line number of byte `offset` in `text`.
 fn line_of(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
@@ -529,6 +563,20 @@ mod tests {
                 other => panic!("{text:?} gave {other:?}"),
             }
         }
+        let err = parse("[smtp]\nmax_connections_per_peer = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("test.toml:2: smtp.max_connections_per_peer: must be at least 1"),
+            "{err}"
+        );
+        let err = parse("[ldap]\nidle_timeout_secs = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("ldap.idle_timeout_secs"), "{err}");
+        let config = parse("[smtp]\npre_auth_timeout_secs = 10\n").unwrap();
+        assert_eq!(config.smtp.pre_auth_timeout_secs, 10);
+        assert_eq!(config.smtp.max_connections, 128);
         let err = parse("[dns]\ntimeout_ms = -1\n").unwrap_err().to_string();
         assert!(err.starts_with("test.toml:2: dns.timeout_ms: "), "{err}");
     }

@@ -1,7 +1,8 @@
 //! The LDAP listener: BER framing by ldap3_proto's codec, one task per
 //! connection, bounded connections and message size, and each operation
 //! answered with its proper result — never a dropped connection except for
-//! malformed input, which closes only that connection.
+//! malformed input, which closes only that connection, and an idle one
+//! closed to make room (see crate::listener).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use super::directory::{self, result};
 use crate::config::LdapConfig;
 use crate::dane::{Action, DaneLookup};
 use crate::dns::Security;
+use crate::listener::Slot;
 
 /// Largest LDAP message accepted: address-book requests are a few hundred
 /// bytes; anything near this is an attack.
@@ -49,6 +51,7 @@ pub struct LdapContext {
     pub search_timeout: Duration,
     pub idle_timeout: Duration,
     pub max_connections: usize,
+    pub max_connections_per_peer: usize,
 }
 
 pub async fn bind(config: &LdapConfig) -> Result<TcpListener, LdapError> {
@@ -69,24 +72,40 @@ pub async fn serve(
     context: Arc<LdapContext>,
     shutdown: broadcast::Receiver<()>,
 ) {
-    let max = context.max_connections;
+    let limits = crate::listener::Limits {
+        max_connections: context.max_connections,
+        max_per_peer: context.max_connections_per_peer,
+        drain: Duration::from_secs(1),
+    };
     crate::listener::accept_loop(
         listener,
-        max,
-        Duration::from_secs(1),
+        limits,
         shutdown,
-        move |stream, peer| {
+        move |stream, peer, slot| {
             let context = context.clone();
-            async move { connection(stream, peer, &context).await }
+            async move { connection(stream, peer, slot, &context).await }
         },
+        // Every connection is in a search: the client retries.
+        |stream, _| async move { drop(stream) },
     )
     .await;
 }
 
-async fn connection(stream: TcpStream, peer: SocketAddr, context: &LdapContext) {
+async fn connection(stream: TcpStream, peer: SocketAddr, slot: Slot, context: &LdapContext) {
     let mut framed = Framed::new(stream, LdapCodec::new(Some(MAX_MESSAGE), Some(MAX_DEPTH)));
     loop {
-        let message = match tokio::time::timeout(context.idle_timeout, framed.next()).await {
+        // Between requests the connection may be closed to make room.
+        if !slot.idle() {
+            return;
+        }
+        let next = tokio::select! {
+            next = tokio::time::timeout(context.idle_timeout, framed.next()) => next,
+            _ = slot.evicted() => {
+                tracing::debug!(%peer, "LDAP: closing an idle connection to make room");
+                return;
+            }
+        };
+        let message = match next {
             Err(_) => return,
             Ok(None) => return,
             Ok(Some(Err(e))) => {
@@ -95,6 +114,9 @@ async fn connection(stream: TcpStream, peer: SocketAddr, context: &LdapContext) 
             }
             Ok(Some(Ok(message))) => message,
         };
+        if !slot.busy() {
+            return;
+        }
         let msgid = message.msgid;
         let replies = match message.op {
             LdapOp::UnbindRequest => return,

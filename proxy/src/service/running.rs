@@ -213,6 +213,8 @@ impl Running {
                     events: events.clone(),
                     tls: Some(local_tls.acceptor),
                     max_connections: config.smtp.max_connections,
+                    max_connections_per_peer: config.smtp.max_connections_per_peer,
+                    pre_auth_timeout: Duration::from_secs(config.smtp.pre_auth_timeout_secs),
                     command_timeout: Duration::from_secs(config.smtp.command_timeout_secs),
                     data_timeout: Duration::from_secs(config.smtp.data_timeout_secs),
                 });
@@ -243,6 +245,7 @@ impl Running {
                 search_timeout: Duration::from_secs(config.ldap.search_timeout_secs),
                 idle_timeout: Duration::from_secs(config.ldap.idle_timeout_secs),
                 max_connections: config.ldap.max_connections,
+                max_connections_per_peer: config.ldap.max_connections_per_peer,
             });
             Some(match crate::ldap::bind(&config.ldap).await {
                 Ok(listener) => {

@@ -20,6 +20,7 @@ use super::session::{Session, SessionConfig, Step};
 use crate::config::SmtpConfig;
 use crate::dane::{Action, DaneLookup};
 use crate::events::{DecidedRecipient, Event, Events};
+use crate::listener::Slot;
 use crate::outbox::{Intake, IntakeError, MESSAGE_FILE};
 
 /// Bytes read from a client per call.
@@ -70,6 +71,9 @@ pub struct Context {
     pub events: Events,
     pub tls: Option<TlsAcceptor>,
     pub max_connections: usize,
+    pub max_connections_per_peer: usize,
+    /// Per command until AUTH succeeds (capped by `command_timeout`).
+    pub pre_auth_timeout: Duration,
     pub command_timeout: Duration,
     pub data_timeout: Duration,
 }
@@ -82,33 +86,45 @@ pub async fn serve(
     context: Arc<Context>,
     shutdown: broadcast::Receiver<()>,
 ) {
-    let max = context.max_connections;
+    let limits = crate::listener::Limits {
+        max_connections: context.max_connections,
+        max_per_peer: context.max_connections_per_peer,
+        drain: Duration::from_secs(10),
+    };
     crate::listener::accept_loop(
         listener,
-        max,
-        Duration::from_secs(10),
+        limits,
         shutdown,
-        move |stream, peer| {
+        move |stream, peer, slot| {
             let context = context.clone();
-            async move { connection(stream, peer, &context).await }
+            async move { connection(stream, peer, Arc::new(slot), &context).await }
+        },
+        |mut stream, _| {
+            // Every slot is in an authenticated session: RFC 5321 §3.1.
+            let reply = Reply::new(421, "4.3.2", "Too many connections; try again later");
+            async move {
+                let _ = stream.write_all(&reply.to_wire()).await;
+            }
         },
     )
     .await;
 }
 
-async fn connection(stream: TcpStream, peer: SocketAddr, context: &Context) {
+async fn connection(stream: TcpStream, peer: SocketAddr, slot: Arc<Slot>, context: &Context) {
     let _ = stream.set_nodelay(true);
     let mut config = context.session.clone();
     config.auth_without_tls = peer.ip().is_loopback();
     config.tls_available = context.tls.is_some();
     let mut session = Session::new(Arc::new(config));
-    let mut conn = Connection::new(stream, peer);
+    let mut conn = Connection::new(stream, peer, slot.clone());
     conn.out.extend_from_slice(&session.greeting().to_wire());
     match conn.run(&mut session, context).await {
         Ok(Ending::Upgrade) => {
             let Some(acceptor) = &context.tls else { return };
-            let handshake =
-                tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(conn.stream)).await;
+            let handshake = tokio::select! {
+                handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(conn.stream)) => handshake,
+                _ = slot.evicted() => return,
+            };
             let tls = match handshake {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(e)) => {
@@ -120,7 +136,7 @@ async fn connection(stream: TcpStream, peer: SocketAddr, context: &Context) {
             session.tls_started();
             // Bytes pipelined after STARTTLS are dropped (RFC 3207 §4.2,
             // CVE-2011-0411): `Connection::new` starts empty.
-            let mut conn = Connection::new(tls, peer);
+            let mut conn = Connection::new(tls, peer, slot);
             if let Err(e) = conn.run(&mut session, context).await {
                 tracing::debug!(%peer, error = %e, "connection ended");
             }
@@ -141,6 +157,8 @@ enum ConnectionError {
     Closed,
     #[error("timed out")]
     Timeout,
+    #[error("closed to make room for another client")]
+    Evicted,
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
@@ -152,15 +170,18 @@ struct Connection<S> {
     pending: Vec<u8>,
     /// Replies not yet written (flushed before every read: PIPELINING).
     out: Vec<u8>,
+    /// Closable to make room until AUTH succeeds.
+    slot: Arc<Slot>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
-    fn new(stream: S, peer: SocketAddr) -> Self {
+    fn new(stream: S, peer: SocketAddr, slot: Arc<Slot>) -> Self {
         Self {
             stream,
             peer,
             pending: Vec::new(),
             out: Vec::new(),
+            slot,
         }
     }
 
@@ -171,7 +192,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     ) -> Result<Ending, ConnectionError> {
         let mut receiver = RequestReceiver::default();
         loop {
-            let deadline = Instant::now() + context.command_timeout;
+            let deadline = Instant::now() + command_timeout(session, context);
             let step = if session.in_auth_exchange() {
                 let line = match self.read_line(deadline).await {
                     Ok(line) => line,
@@ -241,6 +262,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     let reply = self.message(session, context).await?;
                     self.reply(&reply);
                 }
+            }
+            // Authenticated: never closed to make room.
+            if session.user().is_some() && !self.slot.busy() {
+                return self.end_on(ConnectionError::Evicted).await;
             }
             if self.pending.is_empty() {
                 self.flush().await?;
@@ -446,7 +471,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     async fn fill(&mut self, deadline: Instant) -> Result<(), ConnectionError> {
         self.flush().await?;
         let mut chunk = vec![0u8; READ_CHUNK];
-        let n = match timeout_at(deadline, self.stream.read(&mut chunk)).await {
+        let read = tokio::select! {
+            read = timeout_at(deadline, self.stream.read(&mut chunk)) => read,
+            _ = self.slot.evicted() => return Err(ConnectionError::Evicted),
+        };
+        let n = match read {
             Err(_) => return Err(ConnectionError::Timeout),
             Ok(Err(e)) => return Err(e.into()),
             Ok(Ok(0)) => return Err(ConnectionError::Closed),
@@ -470,13 +499,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
 
     /// Ends the connection after a read error: a timeout gets 421 (RFC 5321
-    /// §4.5.3.2), a closed connection nothing.
+    /// §4.5.3.2), so does a connection closed to make room; a closed
+    /// connection nothing.
     async fn end_on(&mut self, error: ConnectionError) -> Result<Ending, ConnectionError> {
-        if matches!(error, ConnectionError::Timeout) {
-            tracing::info!(peer = %self.peer, "client too slow; closing");
-            self.reply(&Reply::new(421, "4.4.2", "Timeout; closing connection"));
-            let _ = self.flush().await;
-        }
+        let reply = match error {
+            ConnectionError::Timeout => {
+                tracing::info!(peer = %self.peer, "client too slow; closing");
+                Reply::new(421, "4.4.2", "Timeout; closing connection")
+            }
+            ConnectionError::Evicted => {
+                tracing::debug!(peer = %self.peer, "closing an unauthenticated connection to make room");
+                Reply::new(
+                    421,
+                    "4.3.2",
+                    "Too many connections: closing this unauthenticated one to make room",
+                )
+            }
+            _ => return Err(error),
+        };
+        self.reply(&reply);
+        // A peer that does not read cannot hold the slot by it.
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.flush()).await;
         Err(error)
     }
 }
@@ -521,6 +564,16 @@ fn data_receiver() -> DataReceiver {
     let mut scratch = Vec::new();
     receiver.ingest(&mut b"\r\n".iter(), &mut scratch);
     receiver
+}
+
+/// Until AUTH succeeds a command gets the short pre-AUTH time: an idle,
+/// unauthenticated client does not hold a slot for the full command timeout.
+fn command_timeout(session: &Session, context: &Context) -> Duration {
+    if session.user().is_some() {
+        context.command_timeout
+    } else {
+        context.pre_auth_timeout.min(context.command_timeout)
+    }
 }
 
 fn session_limit(context: &Context) -> usize {
