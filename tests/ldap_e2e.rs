@@ -365,6 +365,49 @@ fn idle_connections_lock_clients_out_finding_4_ldap() {
     assert!(matches!(first.read(&mut buf), Ok(0) | Err(_)));
 }
 
+/// Issue 12, finding 9: ~200 KB of malformed requests (30 connections, one
+/// of them a 64 KiB message) give a few short log lines, not the raw bytes
+/// at ERROR.
+#[test]
+fn malformed_requests_do_not_amplify_the_log_finding_9() {
+    let d = start();
+    let before = d._proxy.log().len();
+    // SEQUENCEs nested deeper than the parser allows around an OCTET STRING:
+    // its error holds every byte below the limit.
+    let nested = |payload: usize| {
+        let mut tag = vec![0x04, 0x82, (payload >> 8) as u8, payload as u8];
+        tag.resize(4 + payload, b'A');
+        for _ in 0..40 {
+            let len = tag.len();
+            let mut outer = vec![0x30, 0x82, (len >> 8) as u8, len as u8];
+            outer.extend(tag);
+            tag = outer;
+        }
+        tag
+    };
+    for _ in 0..29 {
+        send_raw(d.port, &nested(5000));
+    }
+    send_raw(d.port, &nested(60_000));
+    // Still serving.
+    let (out, _) = root_dse_within(d.port, Duration::from_secs(15)).expect("answered");
+    assert!(text(&out).contains("namingContexts"), "{}", text(&out));
+    let log = d._proxy.log();
+    let grown = &log[before..];
+    let longest = grown.lines().map(str::len).max().unwrap_or(0);
+    assert!(
+        grown.len() < 8 * 1024 && longest < 1024,
+        "{} bytes of log, longest line {longest}:\n{}",
+        grown.len(),
+        &grown[..grown.len().min(4000)]
+    );
+    assert!(
+        !grown.contains("ERROR"),
+        "{}",
+        &grown[..grown.len().min(4000)]
+    );
+}
+
 /// Sends bytes on a fresh connection, half-closes, and waits briefly for
 /// the server to answer or close. Returns 1.
 fn send_raw(port: u16, bytes: &[u8]) -> usize {

@@ -296,9 +296,37 @@ impl LogBudget {
     }
 }
 
+/// At most `max` bytes of untrusted input for a log line, escaped
+/// (`\xNN` for anything but printable ASCII), saying how much was cut.
+pub fn excerpt(bytes: &[u8], total: usize, max: usize) -> String {
+    let shown = &bytes[..bytes.len().min(max)];
+    let mut out: String = shown.escape_ascii().to_string();
+    let total = total.max(bytes.len());
+    if total > shown.len() {
+        out.push_str(&format!(
+            "… ({} more bytes cut, {total} in all)",
+            total - shown.len()
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn excerpt_escapes_and_says_what_was_cut() {
+        assert_eq!(excerpt(b"ab\x00\n", 4, 200), "ab\\x00\\n");
+        assert_eq!(
+            excerpt(&[b'x'; 300], 300, 4),
+            "xxxx… (296 more bytes cut, 300 in all)"
+        );
+        assert_eq!(
+            excerpt(b"0123", 70_000, 200),
+            "0123… (69996 more bytes cut, 70000 in all)"
+        );
+    }
 
     #[test]
     fn log_budget_lets_a_few_through_and_counts_the_rest() {

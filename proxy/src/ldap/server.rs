@@ -3,9 +3,14 @@
 //! answered with its proper result — never a dropped connection except for
 //! malformed input, which closes only that connection, and an idle one
 //! closed to make room (see crate::listener).
+//!
+//! Malformed input is logged at WARN with at most [`EXCERPT`] bytes of it,
+//! escaped, and at most 5 such lines per 10 s (the next line counts the
+//! suppressed ones): ldap3_proto's own logging, which prints whole messages
+//! at ERROR, is silenced while it decodes.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -16,13 +21,14 @@ use ldap3_proto::proto::{
 use ldap3_proto::LdapCodec;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::broadcast;
-use tokio_util::codec::Framed;
+use tokio_util::bytes::BytesMut;
+use tokio_util::codec::{Decoder, Encoder, Framed};
 
 use super::directory::{self, result};
 use crate::config::LdapConfig;
 use crate::dane::{Action, DaneLookup};
 use crate::dns::Security;
-use crate::listener::Slot;
+use crate::listener::{excerpt, LogBudget, Slot};
 
 /// Largest LDAP message accepted: address-book requests are a few hundred
 /// bytes; anything near this is an attack.
@@ -30,6 +36,57 @@ const MAX_MESSAGE: usize = 64 * 1024;
 
 /// Deepest BER nesting accepted (filters nest And/Or/Not).
 const MAX_DEPTH: usize = 32;
+
+/// Bytes of a malformed message shown in the log.
+const EXCERPT: usize = 200;
+
+/// Lines about malformed input: a peer can cause them at will.
+static MALFORMED: LogBudget = LogBudget::new(5, Duration::from_secs(10));
+
+/// A dispatcher that drops everything, for ldap3_proto's decoding.
+static SILENT: LazyLock<tracing::Dispatch> = LazyLock::new(tracing::Dispatch::none);
+
+/// ldap3_proto's codec, with its logging silenced (it logs the raw bytes of
+/// malformed input at ERROR) and the start of the input kept for our own,
+/// bounded line.
+struct QuietCodec {
+    inner: LdapCodec,
+    /// The first [`EXCERPT`] bytes the last decode saw.
+    head: Vec<u8>,
+    /// How many bytes the last decode saw.
+    seen: usize,
+}
+
+impl QuietCodec {
+    fn new() -> Self {
+        Self {
+            inner: LdapCodec::new(Some(MAX_MESSAGE), Some(MAX_DEPTH)),
+            head: Vec::with_capacity(EXCERPT),
+            seen: 0,
+        }
+    }
+}
+
+impl Decoder for QuietCodec {
+    type Item = LdapMsg;
+    type Error = std::io::Error;
+
+    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<LdapMsg>, Self::Error> {
+        self.head.clear();
+        self.head.extend_from_slice(&buf[..buf.len().min(EXCERPT)]);
+        self.seen = buf.len();
+        let inner = &mut self.inner;
+        tracing::dispatcher::with_default(&SILENT, || inner.decode(buf))
+    }
+}
+
+impl Encoder<LdapMsg> for QuietCodec {
+    type Error = std::io::Error;
+
+    fn encode(&mut self, msg: LdapMsg, buf: &mut BytesMut) -> Result<(), Self::Error> {
+        self.inner.encode(msg, buf)
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum LdapError {
@@ -92,7 +149,7 @@ pub async fn serve(
 }
 
 async fn connection(stream: TcpStream, peer: SocketAddr, slot: Slot, context: &LdapContext) {
-    let mut framed = Framed::new(stream, LdapCodec::new(Some(MAX_MESSAGE), Some(MAX_DEPTH)));
+    let mut framed = Framed::new(stream, QuietCodec::new());
     loop {
         // Between requests the connection may be closed to make room.
         if !slot.idle() {
@@ -109,7 +166,16 @@ async fn connection(stream: TcpStream, peer: SocketAddr, slot: Slot, context: &L
             Err(_) => return,
             Ok(None) => return,
             Ok(Some(Err(e))) => {
-                tracing::info!(%peer, error = %e, "LDAP: malformed or oversized message; closing");
+                if let Some(suppressed) = MALFORMED.take() {
+                    let codec = framed.codec();
+                    tracing::warn!(
+                        %peer,
+                        error = %e,
+                        input = %excerpt(&codec.head, codec.seen, EXCERPT),
+                        suppressed,
+                        "LDAP: malformed or oversized message; closing"
+                    );
+                }
                 return;
             }
             Ok(Some(Ok(message))) => message,
@@ -164,7 +230,9 @@ async fn connection(stream: TcpStream, peer: SocketAddr, slot: Slot, context: &L
             LdapOp::ModifyDNRequest(_) => vec![LdapOp::ModifyDNResponse(read_only())],
             LdapOp::CompareRequest(_) => vec![LdapOp::CompareResult(read_only())],
             other => {
-                tracing::info!(%peer, op = ?std::mem::discriminant(&other), "LDAP: a response sent as a request; closing");
+                if let Some(suppressed) = MALFORMED.take() {
+                    tracing::warn!(%peer, op = ?std::mem::discriminant(&other), suppressed, "LDAP: a response sent as a request; closing");
+                }
                 return;
             }
         };
