@@ -22,11 +22,14 @@ use support::mail::MailServer;
 use support::{dns, free_port, repo_root};
 
 const LOCAL_PASSWORD: &str = "local-app-secret";
-const MAILBOXES: [&str; 3] = [
+const MAILBOXES: [&str; 4] = [
     "alice@ecdsa.test",
     "alice@unsigned.test",
     "me@provider.test",
+    INBOX_USER,
 ];
+/// The IMAP mailbox the inbound agent reads (the fixture's password `pw`).
+const INBOX_USER: &str = "inbox@provider.test";
 
 /// One app test at a time: they share the machine's two cores and the
 /// WebKit processes are heavy.
@@ -469,6 +472,188 @@ async fn every_view_in_dark_mode_is_readable_and_accessible() {
         a11y.is_empty(),
         "accessibility violations:\n{}",
         a11y.join("\n")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incoming_mail_set_up_in_settings_is_decrypted_and_a_wrong_password_is_said_in_words() {
+    let _serial = SERIAL.lock().await;
+    let fixture = fixture();
+    let desktop = Desktop::start();
+    let args = fixture.args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let app = AppSession::launch(&desktop, &args, &[]).await;
+    let mut a11y = Vec::new();
+    app.find("firstrun-skip").await;
+    app.click("firstrun-skip").await;
+    app.find("nav-status").await;
+
+    // A key of the app's own, and a message encrypted to it at the provider.
+    app.nav("keys").await;
+    app.fill("key-email", "me@provider.test").await;
+    app.click("key-generate").await;
+    app.wait_css("[data-testid=key-row][data-address=\"me@provider.test\"]")
+        .await;
+    let storage = fixture.dir.path().join("storage");
+    let certificate = storage.join("keys/me@provider.test.pem");
+    assert!(certificate.exists(), "{}", certificate.display());
+    let plaintext = fixture.dir.path().join("inner.txt");
+    std::fs::write(
+        &plaintext,
+        "Content-Type: text/plain\r\n\r\nfor the app's own key\r\n",
+    )
+    .unwrap();
+    let encrypted = fixture.dir.path().join("encrypted.eml");
+    let out = Command::new("openssl")
+        .args(["cms", "-encrypt", "-binary", "-aes-256-cbc", "-subject"])
+        .arg("to the app")
+        .arg("-in")
+        .arg(&plaintext)
+        .arg("-out")
+        .arg(&encrypted)
+        .arg(&certificate)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    doveadm_save(&fixture.mail, INBOX_USER, &encrypted);
+
+    // Settings: the switch, one account on the loopback Dovecot, the password.
+    app.nav("settings").await;
+    app.click("setting-inbound-enabled").await;
+    app.fill("setting-inbound-host", "127.0.0.1").await;
+    app.fill(
+        "setting-inbound-port",
+        &fixture.mail.port("IMAP_PORT").to_string(),
+    )
+    .await;
+    app.find("setting-inbound-security")
+        .await
+        .select_by_value("none")
+        .await
+        .unwrap();
+    app.fill("setting-inbound-username", INBOX_USER).await;
+    app.fill("setting-inbound-password", "pw").await;
+    app.click("settings-save").await;
+    app.wait_css("[data-testid=settings-saved]:not([hidden])")
+        .await;
+    assert!(
+        app.text("setting-inbound-password-state")
+            .await
+            .contains("A password is stored"),
+        "password stored"
+    );
+    assert_eq!(
+        app.find("setting-inbound-password")
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(""),
+        "never echoed back"
+    );
+    look_at(&app, "settings-inbound", "inbound-settings", &mut a11y).await;
+
+    // Status: in sync, one decrypted, and the plaintext copy where it says.
+    app.nav("status").await;
+    let account = "[data-testid=inbound-account][data-name=mail]";
+    app.wait_attr(account, "data-state", "in-sync", Duration::from_secs(30))
+        .await;
+    let folder = app
+        .wait_css(&format!(
+            "{account} [data-testid=inbound-folder][data-folder=INBOX]"
+        ))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(folder.contains("1 decrypted"), "{folder}");
+    let maildir = storage.join("decrypted/mail");
+    let place = app.text("inbound-where").await;
+    assert!(place.contains(&maildir.display().to_string()), "{place}");
+    let copies: Vec<Vec<u8>> = ["new", "cur"]
+        .iter()
+        .filter_map(|sub| std::fs::read_dir(maildir.join(sub)).ok())
+        .flat_map(|dir| dir.flatten().map(|e| std::fs::read(e.path()).unwrap()))
+        .collect();
+    assert_eq!(copies.len(), 1, "one copy in {}", maildir.display());
+    assert!(
+        String::from_utf8_lossy(&copies[0]).contains("for the app's own key"),
+        "the plaintext"
+    );
+    look_at(&app, "inbound", "inbound-status", &mut a11y).await;
+
+    // A wrong password: the login error in words, and a problem with advice.
+    app.nav("settings").await;
+    app.fill("setting-inbound-password", "Xyzzy-wrong").await;
+    app.click("settings-save").await;
+    app.wait_css("[data-testid=settings-saved]:not([hidden])")
+        .await;
+    app.nav("status").await;
+    app.wait_attr(account, "data-state", "error", Duration::from_secs(30))
+        .await;
+    let state = app
+        .wait_css(&format!("{account} [data-testid=inbound-state]"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(state.contains("login refused by the server"), "{state}");
+    let problem = app
+        .wait_css("[data-testid=problems] [data-area=inbound]")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        problem.contains("Check the user name and password in Settings"),
+        "{problem}"
+    );
+    look_at(&app, "inbound", "inbound-status-error", &mut a11y).await;
+    let saved = std::fs::read_to_string(&fixture.config).unwrap();
+    assert!(
+        !saved.contains("Xyzzy") && !app.driver_log().contains("Xyzzy"),
+        "a password in the settings file or the log"
+    );
+
+    app.close().await;
+    assert!(
+        a11y.is_empty(),
+        "accessibility violations:\n{}",
+        a11y.join("\n")
+    );
+}
+
+/// Screenshot with the element `testid` scrolled into view, and axe.
+async fn look_at(app: &AppSession, testid: &str, name: &str, failures: &mut Vec<String>) {
+    app.eval(&format!(
+        "document.querySelector('[data-testid=\"{testid}\"]').scrollIntoView({{block: 'start'}}); return true"
+    ))
+    .await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    app.screenshot(name).await;
+    for violation in app.axe().await {
+        failures.push(format!("{name}: {violation}"));
+    }
+}
+
+/// Delivers `message` into `user`'s INBOX as the provider would.
+fn doveadm_save(server: &MailServer, user: &str, message: &std::path::Path) {
+    let out = Command::new("doveadm")
+        .arg("-c")
+        .arg(server.dir.join("dovecot.conf"))
+        .args(["save", "-u", user, "-m", "INBOX"])
+        .stdin(std::fs::File::open(message).unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "doveadm save: {}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }
 
