@@ -19,7 +19,11 @@ use support::mail::{MailServer, Proxy, Switch};
 use support::{dns, free_port, repo_root};
 
 /// The last stdout line of `installers/build.sh ARGS`: the artefact.
+/// One build at a time: the tests run in parallel, and the UI's build (Vite)
+/// and cargo's locks allow one each.
 fn build(args: &[&str]) -> PathBuf {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let out = Command::new("sh")
         .arg(repo_root().join("installers/build.sh"))
         .args(args)

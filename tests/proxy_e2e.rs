@@ -1547,3 +1547,76 @@ fn a_stalled_provider_session_defers_delays_nothing_else_and_cannot_hold_the_shu
     );
     assert_eq!(s.queued(), 1, "still queued after the stop");
 }
+
+/// The measurement behind tests/bench/lanes.sh (not a test: it prints).
+#[test]
+#[ignore]
+fn bench_delivery_lanes() {
+    let n: usize = std::env::var("BENCH_MESSAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    // Seconds until at most `left` of `n` queued messages remain.
+    let drain = |lanes: usize, stalled: bool| -> f64 {
+        let mut s = setup("");
+        let config = s.dir.path().join("config.toml");
+        let mut text = std::fs::read_to_string(&config).unwrap().replace(
+            "retry_max_secs = 2\n",
+            &format!("retry_max_secs = 2\nmax_parallel = {lanes}\n"),
+        );
+        if stalled {
+            let port = stalling_forwarder(s.mail.port("SUBMISSION_PORT"), 1);
+            text = text
+                .replace(
+                    &format!("port = {}\n", s.switch.port),
+                    &format!("port = {port}\n"),
+                )
+                .replace("timeout_secs = 10\n", "timeout_secs = 30\n");
+        }
+        std::fs::write(&config, text).unwrap();
+        // Queued with the provider unreachable, then the agent stops; the
+        // retry makes every entry due at once for the measured start.
+        s.switch.set_up(false);
+        s.proxy.restart();
+        for i in 0..n {
+            let m = message(&format!("bench {i}"), "nobody@ecdsa.test", "", "x\r\n");
+            assert_eq!(
+                s.smtplib(&m, "me@provider.test", &["nobody@ecdsa.test"])["error"],
+                Value::Null
+            );
+        }
+        s.proxy.terminate();
+        let retry = Command::new(support::danemail_bin())
+            .args(["outbox", "retry", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert!(
+            retry.status.success(),
+            "{}",
+            String::from_utf8_lossy(&retry.stderr)
+        );
+        s.switch.set_up(true);
+        let left = usize::from(stalled);
+        let start = Instant::now();
+        s.proxy.restart();
+        while s.queued() > left && start.elapsed() < Duration::from_secs(300) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        start.elapsed().as_secs_f64()
+    };
+    let one = drain(1, false);
+    let four = drain(4, false);
+    let stalled = drain(4, true);
+    println!("lanes: {n} messages to the loopback Postfix");
+    println!("  max_parallel = 1:             {one:.2} s");
+    println!(
+        "  max_parallel = 4:             {four:.2} s  ({:.2}x of one lane)",
+        four / one
+    );
+    println!(
+        "  4 lanes, one session hung:    {stalled:.2} s for the other {}  ({:.2}x of none hung; one lane would wait the 30 s deadline)",
+        n - 1,
+        stalled / four
+    );
+}
