@@ -11,152 +11,12 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use danemail::mime::Message;
-use danemail::smime::inner_entity;
 use serde_json::Value;
-use support::mail::{MailServer, Proxy, Switch};
+use support::relay::{
+    base64_plain, converse, decrypt, expected_inner, is_encrypted, message, rand, read_reply,
+    setup, setup_with, submit_raw, LOCAL_PASSWORD, WAIT,
+};
 use support::{dns, free_port, repo_root};
-
-const MAILBOXES: [&str; 6] = [
-    "alice@ecdsa.test",
-    "alice@rsa.test",
-    "carol@ecdsa.test",
-    "nobody@ecdsa.test",
-    "alice@unsigned.test",
-    "alice@tampered.test",
-];
-const LOCAL_PASSWORD: &str = "local-secret";
-const WAIT: Duration = Duration::from_secs(20);
-
-struct Setup {
-    mail: MailServer,
-    proxy: Proxy,
-    switch: Switch,
-    dir: tempfile::TempDir,
-}
-
-/// A provider, a switch in front of it, and a proxy relaying through it.
-fn setup(extra: &str) -> Setup {
-    setup_with(extra, |_| {})
-}
-
-/// Like [`setup`]; `prepare` may fill the storage dir before the start.
-fn setup_with(extra: &str, prepare: impl FnOnce(&std::path::Path)) -> Setup {
-    let fixture = dns();
-    let mail = MailServer::start(&MAILBOXES);
-    let switch = Switch::new(mail.port("SUBMISSION_PORT"));
-    let dir = tempfile::tempdir().unwrap();
-    let secret = |name: &str, value: &str| {
-        support::secret_file(&dir.path().join(name), value)
-            .display()
-            .to_string()
-    };
-    let port = free_port();
-    let config = format!(
-        "[smtp]\nlisten = \"127.0.0.1:{port}\"\npassword_file = \"{local}\"\ncommand_timeout_secs = 3\ndata_timeout_secs = 60\n\
-         [upstream]\nhost = \"127.0.0.1\"\nport = {upstream}\nsecurity = \"starttls\"\nusername = \"me@provider.test\"\n\
-         password_file = \"{provider}\"\nca_file = \"{ca}\"\ntimeout_secs = 10\n\
-         [dns]\nservers = [\"{dns}\"]\ntrust_anchor = \"{anchor}\"\ntimeout_ms = 2000\n\
-         [storage]\ndir = \"{storage}\"\n\
-         [outbox]\nretry_initial_secs = 1\nretry_max_secs = 2\n[ldap]\nenabled = false\n{extra}",
-        local = secret("smtp.pw", LOCAL_PASSWORD),
-        upstream = switch.port,
-        provider = secret("provider.pw", "provider-secret"),
-        ca = mail.ca_file().display(),
-        dns = fixture.server(),
-        anchor = fixture.trust_anchor().display(),
-        storage = dir.path().join("storage").display(),
-    );
-    let path = dir.path().join("config.toml");
-    std::fs::write(&path, config).unwrap();
-    prepare(&dir.path().join("storage"));
-    let proxy = Proxy::start(&path, port);
-    Setup {
-        mail,
-        proxy,
-        switch,
-        dir,
-    }
-}
-
-impl Setup {
-    fn storage(&self) -> PathBuf {
-        self.dir.path().join("storage")
-    }
-
-    fn smtplib(&self, message: &[u8], from: &str, rcpts: &[&str]) -> Value {
-        let file = self.dir.path().join(format!("msg-{}.eml", rand()));
-        std::fs::write(&file, message).unwrap();
-        let out = Command::new("python3")
-            .arg(repo_root().join("tests/fixtures/mail/smtplib-send.py"))
-            .args([
-                &self.proxy.port.to_string(),
-                "danemail",
-                LOCAL_PASSWORD,
-                from,
-            ])
-            .arg(&file)
-            .args(rcpts)
-            .output()
-            .unwrap();
-        serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|_| panic!("smtplib: {}", String::from_utf8_lossy(&out.stderr)))
-    }
-
-    fn queued(&self) -> usize {
-        std::fs::read_dir(self.storage().join("outbox/queue")).map_or(0, |d| d.count())
-    }
-}
-
-fn rand() -> String {
-    let mut b = [0u8; 6];
-    openssl::rand::rand_bytes(&mut b).unwrap();
-    hex::encode(b)
-}
-
-fn message(subject: &str, to: &str, cc: &str, body: &str) -> Vec<u8> {
-    format!(
-        "From: Me <me@provider.test>\r\nTo: {to}\r\nCc: {cc}\r\nSubject: {subject}\r\n\
-         Date: Sun, 22 Nov 2026 12:00:00 +0000\r\nMessage-ID: <{}@provider.test>\r\nMIME-Version: 1.0\r\n\
-         Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{body}",
-        rand()
-    )
-    .into_bytes()
-}
-
-fn expected_inner(message: &[u8]) -> Vec<u8> {
-    let parsed = Message::parse(message).unwrap();
-    let mut out = Vec::new();
-    inner_entity(&parsed).read_to_end(&mut out).unwrap();
-    out
-}
-
-/// Decrypts a stored message for a DNS-fixture address with `openssl cms`.
-fn decrypt(stored: &[u8], address: &str) -> Result<Vec<u8>, String> {
-    let certs = dns().dir.join("certs");
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.eml");
-    std::fs::write(&input, stored).unwrap();
-    let out = Command::new("openssl")
-        .args(["cms", "-decrypt", "-binary", "-inform", "SMIME", "-in"])
-        .arg(&input)
-        .arg("-recip")
-        .arg(certs.join(format!("{address}.pem")))
-        .arg("-inkey")
-        .arg(certs.join(format!("{address}.key")))
-        .output()
-        .unwrap();
-    if out.status.success() {
-        Ok(out.stdout)
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
-}
-
-fn is_encrypted(stored: &[u8]) -> bool {
-    let text = String::from_utf8_lossy(stored).to_lowercase();
-    text.contains("content-type: application/pkcs7-mime; smime-type=enveloped-data")
-}
 
 #[test]
 fn swaks_mix_of_to_cc_bcc_arrives_encrypted_per_recipient_without_bcc_leak() {
@@ -355,46 +215,6 @@ fn permanent_failure_upstream_bounces_a_dsn_to_the_sender() {
     );
 }
 
-/// One SMTP exchange over a raw socket; returns each reply line.
-fn converse(port: u16, lines: &[&str]) -> Vec<String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let mut replies = vec![read_reply(&mut stream)];
-    for line in lines {
-        stream.write_all(format!("{line}\r\n").as_bytes()).unwrap();
-        replies.push(read_reply(&mut stream));
-    }
-    replies
-}
-
-fn read_reply(stream: &mut TcpStream) -> String {
-    let mut all = Vec::new();
-    let mut byte = [0u8; 1];
-    loop {
-        match stream.read(&mut byte) {
-            Ok(1) => {
-                all.push(byte[0]);
-                // The last line of a reply has a space after the code.
-                if byte[0] == b'\n' {
-                    let text = String::from_utf8_lossy(&all).into_owned();
-                    let last = text
-                        .trim_end()
-                        .rsplit("\r\n")
-                        .next()
-                        .unwrap_or("")
-                        .to_owned();
-                    if last.len() < 4 || last.as_bytes()[3] == b' ' {
-                        return text;
-                    }
-                }
-            }
-            _ => return String::from_utf8_lossy(&all).into_owned(),
-        }
-    }
-}
-
 #[test]
 fn no_auth_no_relay_and_bad_commands_get_clear_codes() {
     let s = setup("");
@@ -423,11 +243,6 @@ fn no_auth_no_relay_and_bad_commands_get_clear_codes() {
     let bad = base64_plain("danemail", "wrong");
     let replies = converse(s.proxy.port, &["EHLO c", &format!("AUTH PLAIN {bad}")]);
     assert!(replies[2].starts_with("535 5.7.8"), "{replies:?}");
-}
-
-fn base64_plain(user: &str, password: &str) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{password}"))
 }
 
 #[test]
@@ -1046,32 +861,6 @@ fn home_config(home: &std::path::Path) -> PathBuf {
     config
 }
 
-/// EHLO, AUTH, MAIL, RCPT, DATA, then `data` as raw bytes (it must end the
-/// data itself); the replies, the last one to the data, then QUIT's.
-fn submit_raw(port: u16, rcpt: &str, data: &[u8]) -> Vec<String> {
-    let auth = base64_plain("danemail", LOCAL_PASSWORD);
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let mut replies = vec![read_reply(&mut stream)];
-    for line in [
-        "EHLO c".to_owned(),
-        format!("AUTH PLAIN {auth}"),
-        "MAIL FROM:<me@provider.test>".to_owned(),
-        format!("RCPT TO:<{rcpt}>"),
-        "DATA".to_owned(),
-    ] {
-        stream.write_all(format!("{line}\r\n").as_bytes()).unwrap();
-        replies.push(read_reply(&mut stream));
-    }
-    stream.write_all(data).unwrap();
-    replies.push(read_reply(&mut stream));
-    stream.write_all(b"QUIT\r\n").unwrap();
-    replies.push(read_reply(&mut stream));
-    replies
-}
-
 /// Issue 12, finding 3: bare-LF / bare-CR end-of-data look-alikes inside
 /// DATA. Postfix 3.7 (the provider here) ends DATA at `<LF>.<LF>` too, so
 /// relayed verbatim they would start a second message there — in the clear,
@@ -1560,20 +1349,14 @@ fn bench_delivery_lanes() {
     let drain = |lanes: usize, stalled: bool| -> f64 {
         let mut s = setup("");
         let config = s.dir.path().join("config.toml");
-        let mut text = std::fs::read_to_string(&config).unwrap().replace(
-            "retry_max_secs = 2\n",
-            &format!("retry_max_secs = 2\nmax_parallel = {lanes}\n"),
-        );
-        if stalled {
-            let port = stalling_forwarder(s.mail.port("SUBMISSION_PORT"), 1);
-            text = text
-                .replace(
-                    &format!("port = {}\n", s.switch.port),
-                    &format!("port = {port}\n"),
-                )
-                .replace("timeout_secs = 10\n", "timeout_secs = 30\n");
-        }
-        std::fs::write(&config, text).unwrap();
+        let text = std::fs::read_to_string(&config)
+            .unwrap()
+            .replace(
+                "retry_max_secs = 2\n",
+                &format!("retry_max_secs = 2\nmax_parallel = {lanes}\n"),
+            )
+            .replace("timeout_secs = 10\n", "timeout_secs = 30\n");
+        std::fs::write(&config, &text).unwrap();
         // Queued with the provider unreachable, then the agent stops; the
         // retry makes every entry due at once for the measured start.
         s.switch.set_up(false);
@@ -1596,6 +1379,16 @@ fn bench_delivery_lanes() {
             "{}",
             String::from_utf8_lossy(&retry.stderr)
         );
+        if stalled {
+            // Only now, so that the one hung session is in the measured
+            // drain (behind it the switch, up again: the provider).
+            let port = stalling_forwarder(s.switch.port, 1);
+            let text = text.replace(
+                &format!("port = {}\n", s.switch.port),
+                &format!("port = {port}\n"),
+            );
+            std::fs::write(&config, text).unwrap();
+        }
         s.switch.set_up(true);
         let left = usize::from(stalled);
         let start = Instant::now();

@@ -365,4 +365,5 @@ fn strip_rrsigs(wire: &[u8]) -> Vec<u8> {
     message.to_vec().unwrap_or_else(|_| wire.to_vec())
 }
 pub mod mail;
+pub mod relay;
 pub mod smime;

@@ -116,6 +116,13 @@ pub fn decrypt(message: &Message, keys: &[Unsealed]) -> Result<Decrypted, Failur
                 let der_cert = key.certificate.to_der().unwrap_or_default();
                 let is_ec = key.key.id() == openssl::pkey::Id::EC;
                 let (entity, signature) = unwrap_signed(content);
+                // CBC has no integrity: a damaged ciphertext can decrypt to
+                // garbage, which must not become a stored copy.
+                if let Err(e) = Message::parse(&entity) {
+                    return Err(Failure::Corrupt(format!(
+                        "what it decrypts to is not a MIME entity ({e})"
+                    )));
+                }
                 return Ok(Decrypted {
                     entity,
                     certificate_sha256: hex::encode(openssl::sha::sha256(&der_cert)),

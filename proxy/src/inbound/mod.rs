@@ -18,7 +18,7 @@ mod account;
 mod agent;
 mod copy;
 mod decrypt;
-mod detect;
+pub mod detect;
 mod maildir;
 mod message;
 mod session;

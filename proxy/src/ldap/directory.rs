@@ -9,7 +9,7 @@
 //! certificate; anything else yields no entry (the search still succeeds).
 
 use ldap3_proto::proto::{
-    LdapFilter, LdapPartialAttribute, LdapResult, LdapResultCode, LdapSearchRequest,
+    LdapFilter, LdapOp, LdapPartialAttribute, LdapResult, LdapResultCode, LdapSearchRequest,
     LdapSearchResultEntry, LdapSearchScope,
 };
 
@@ -28,6 +28,65 @@ const ADDRESS_ATTRIBUTES: [&str; 6] = [
 /// Most distinct addresses looked up for one search: a filter listing more
 /// is a scan, not an address-book lookup.
 pub const MAX_ADDRESSES: usize = 20;
+
+/// What a search needs before it can be answered.
+#[derive(Debug)]
+pub enum SearchPlan {
+    /// Nothing: the Root DSE, or a base outside the directory.
+    Answered(Vec<LdapOp>),
+    /// These complete addresses looked up, and these prefixes matched
+    /// against recipients recently proven to have a certificate.
+    Lookup {
+        addresses: Vec<Address>,
+        prefixes: Vec<String>,
+    },
+}
+
+/// What `request` needs, for a directory at `base`.
+pub fn plan(request: &LdapSearchRequest, base: &str) -> SearchPlan {
+    if is_root_dse(request) {
+        return SearchPlan::Answered(vec![
+            LdapOp::SearchResultEntry(root_dse(base, request)),
+            LdapOp::SearchResultDone(result(LdapResultCode::Success, "")),
+        ]);
+    }
+    if !request.base.is_empty() && !within(&request.base, base) {
+        return SearchPlan::Answered(vec![LdapOp::SearchResultDone(result(
+            LdapResultCode::NoSuchObject,
+            format!("this directory holds {base}"),
+        ))]);
+    }
+    SearchPlan::Lookup {
+        addresses: addresses_in(&request.filter),
+        prefixes: prefixes_in(&request.filter),
+    }
+}
+
+/// The replies to `request` once its lookups are done: `found` holds each
+/// address with its usable certificates when its SMIMEA is DNSSEC-secure
+/// (`None`: no entry). The client's size limit is honoured (RFC 4511
+/// §4.5.1.4).
+pub fn replies(
+    request: &LdapSearchRequest,
+    base: &str,
+    found: &[(Address, Option<&[UsableCertificate]>)],
+) -> Vec<LdapOp> {
+    let mut replies: Vec<LdapOp> = found
+        .iter()
+        .filter_map(|(address, certificates)| Some((address, (*certificates)?)))
+        .flat_map(|(address, certificates)| entries(address, certificates, base, request))
+        .map(LdapOp::SearchResultEntry)
+        .collect();
+    let size = usize::try_from(request.sizelimit).unwrap_or(0);
+    let code = if size > 0 && replies.len() > size {
+        replies.truncate(size);
+        LdapResultCode::SizeLimitExceeded
+    } else {
+        LdapResultCode::Success
+    };
+    replies.push(LdapOp::SearchResultDone(result(code, "")));
+    replies
+}
 
 /// The complete e-mail addresses a search filter asks for: equality
 /// assertions on the address attributes, and substring assertions whose

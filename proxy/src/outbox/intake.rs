@@ -164,32 +164,7 @@ impl Intake {
             return Ok(());
         }
         let (record, file, len) = self.spool.load_received(id)?;
-        let recipients: Vec<(String, Decision)> = record
-            .recipients
-            .iter()
-            .map(|r| {
-                let certificates: Vec<UsableCertificate> = r
-                    .certificates
-                    .iter()
-                    .filter_map(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
-                    .filter_map(|der| UsableCertificate::from_spooled_der(&der).ok())
-                    .collect();
-                let action = if r.certificates.is_empty() {
-                    Action::Plaintext
-                } else if certificates.is_empty() {
-                    // Never downgrade: a recipient accepted for encryption
-                    // whose certificates cannot be read back is refused.
-                    Action::Refuse
-                } else {
-                    Action::Encrypt(certificates)
-                };
-                let decision = Decision {
-                    action,
-                    reason: "decided at RCPT".into(),
-                };
-                (r.address.clone(), decision)
-            })
-            .collect();
+        let recipients = decisions(&record);
         let message = Message::from_file_prefix(file, len)?;
         let incoming = self.spool.incoming_for(id)?;
         let sender = self.sender_certificate(&record.from);
@@ -252,6 +227,37 @@ fn copy_entry(file: String, copy: &crate::plan::Copy) -> CopyEntry {
             })
             .collect(),
     }
+}
+
+/// The recipients of a received record with the decisions taken at RCPT:
+/// certificates to encrypt to, or none for as written.
+pub fn decisions(record: &Received) -> Vec<(String, Decision)> {
+    record
+        .recipients
+        .iter()
+        .map(|r| {
+            let certificates: Vec<UsableCertificate> = r
+                .certificates
+                .iter()
+                .filter_map(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
+                .filter_map(|der| UsableCertificate::from_spooled_der(&der).ok())
+                .collect();
+            let action = if r.certificates.is_empty() {
+                Action::Plaintext
+            } else if certificates.is_empty() {
+                // Never downgrade: a recipient accepted for encryption
+                // whose certificates cannot be read back is refused.
+                Action::Refuse
+            } else {
+                Action::Encrypt(certificates)
+            };
+            let decision = Decision {
+                action,
+                reason: "decided at RCPT".into(),
+            };
+            (r.address.clone(), decision)
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -7,6 +7,6 @@ mod intake;
 mod manager;
 pub mod spool;
 
-pub use intake::{Intake, IntakeError, Receipt, MESSAGE_FILE};
+pub use intake::{decisions, Intake, IntakeError, Receipt, MESSAGE_FILE};
 pub use manager::Outbox;
 pub use spool::{Entry, Spool, SpoolError, Status};

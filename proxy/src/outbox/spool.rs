@@ -43,6 +43,36 @@ pub struct ReceivedRecipient {
 /// length and its SHA-256.
 const RECORD_MARK: &str = "#danemail-record ";
 
+/// A `.received` file's record and where the message ends (the record's
+/// offset), checked against the record mark; the error says what is wrong.
+pub fn parse_received(bytes: &[u8]) -> Result<(Received, usize), &'static str> {
+    let text = String::from_utf8_lossy(&bytes[bytes.len().saturating_sub(200)..]).into_owned();
+    let mark = text
+        .trim_end()
+        .rsplit('\n')
+        .next()
+        .and_then(|l| l.strip_prefix(RECORD_MARK))
+        .ok_or("its record mark is missing")?
+        .to_owned();
+    let fields: Vec<&str> = mark.split(' ').collect();
+    let (Some(offset), Some(len), Some(sum)) = (
+        fields.first().and_then(|f| f.parse::<usize>().ok()),
+        fields.get(1).and_then(|f| f.parse::<usize>().ok()),
+        fields.get(2),
+    ) else {
+        return Err("its record mark does not parse");
+    };
+    let json = offset
+        .checked_add(len)
+        .and_then(|end| bytes.get(offset..end))
+        .ok_or("its record is cut short")?;
+    if hex::encode(openssl::sha::sha256(json)) != *sum {
+        return Err("its record checksum does not match");
+    }
+    let record: Received = serde_json::from_slice(json).map_err(|_| "its record does not parse")?;
+    Ok((record, offset))
+}
+
 /// One queued message: its copies and the state of every recipient.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
@@ -306,30 +336,7 @@ impl Spool {
                 why: why.to_owned(),
             }
         };
-        let text = String::from_utf8_lossy(&bytes[bytes.len().saturating_sub(200)..]).into_owned();
-        let mark = text
-            .trim_end()
-            .rsplit('\n')
-            .next()
-            .and_then(|l| l.strip_prefix(RECORD_MARK))
-            .ok_or_else(|| damaged("its record mark is missing"))?
-            .to_owned();
-        let fields: Vec<&str> = mark.split(' ').collect();
-        let (Some(offset), Some(len), Some(sum)) = (
-            fields.first().and_then(|f| f.parse::<usize>().ok()),
-            fields.get(1).and_then(|f| f.parse::<usize>().ok()),
-            fields.get(2),
-        ) else {
-            return Err(damaged("its record mark does not parse"));
-        };
-        let json = bytes
-            .get(offset..offset + len)
-            .ok_or_else(|| damaged("its record is cut short"))?;
-        if hex::encode(openssl::sha::sha256(json)) != *sum {
-            return Err(damaged("its record checksum does not match"));
-        }
-        let record: Received =
-            serde_json::from_slice(json).map_err(|_| damaged("its record does not parse"))?;
+        let (record, offset) = parse_received(&bytes).map_err(damaged)?;
         let file = File::open(&path).map_err(|source| SpoolError::Io { path, source })?;
         Ok((record, file, offset as u64))
     }

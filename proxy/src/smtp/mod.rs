@@ -1,9 +1,10 @@
 //! The local SMTP submission server mail clients send through (RFC 6409):
 //! `session` is the protocol (no I/O), `server` the sockets, `reply` the
-//! wire replies, `tls` the local certificate, `canonical` the line ends of
-//! message data.
+//! wire replies, `tls` the local certificate, `data` the framing of
+//! commands and message data, `canonical` the line ends of message data.
 
-mod canonical;
+pub mod canonical;
+pub mod data;
 mod reply;
 pub mod server;
 pub mod session;

@@ -6,15 +6,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use smtp_proto::request::receiver::{DataReceiver, RequestReceiver};
-use smtp_proto::Error as ParseError;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{broadcast, Notify};
 use tokio::time::{timeout_at, Instant};
 use tokio_rustls::TlsAcceptor;
 
-use super::canonical::{Canonical, MAX_LINE};
+use super::canonical::MAX_LINE;
+use super::data::{self, Commands};
 use super::reply::Reply;
 use super::session::{Session, SessionConfig, Step};
 use crate::config::SmtpConfig;
@@ -190,31 +189,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         session: &mut Session,
         context: &Context,
     ) -> Result<Ending, ConnectionError> {
-        let mut receiver = RequestReceiver::default();
+        let mut commands = Commands::default();
         loop {
             let deadline = Instant::now() + command_timeout(session, context);
             let step = if session.in_auth_exchange() {
-                let line = match self.read_line(deadline).await {
-                    Ok(line) => line,
-                    Err(e) => return self.end_on(e).await,
+                let line = loop {
+                    if let Some(line) = commands.auth_line(&mut self.pending) {
+                        break line;
+                    }
+                    if let Err(e) = self.fill(deadline).await {
+                        return self.end_on(e).await;
+                    }
                 };
                 session.auth_line(&String::from_utf8_lossy(&line))
             } else {
                 let request = loop {
-                    let mut bytes = self.pending.iter();
-                    let parsed = receiver.ingest(&mut bytes).map(|r| r.into_owned());
-                    let rest = bytes.as_slice().to_vec();
-                    match parsed {
-                        Err(ParseError::NeedsMoreData { .. }) => {
-                            self.pending.clear();
-                            if let Err(e) = self.fill(deadline).await {
-                                return self.end_on(e).await;
-                            }
-                        }
-                        other => {
-                            self.pending = rest;
-                            break other;
-                        }
+                    if let Some(parsed) = commands.next(&mut self.pending) {
+                        break parsed;
+                    }
+                    if let Err(e) = self.fill(deadline).await {
+                        return self.end_on(e).await;
                     }
                 };
                 match request {
@@ -292,29 +286,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let path = incoming.dir.join(MESSAGE_FILE);
         let mut file =
             tokio::io::BufWriter::with_capacity(256 * 1024, tokio::fs::File::create(&path).await?);
-        let mut receiver = data_receiver();
-        let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK + 2);
-        let mut canonical = Canonical::default();
-        let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK + 64);
-        let mut size = 0usize;
+        let mut data = data::Message::default();
+        let mut out: Vec<u8> = Vec::with_capacity(2 * READ_CHUNK);
         let mut too_big = false;
         let mut write_error: Option<std::io::Error> = None;
         loop {
-            let mut bytes = self.pending.iter();
-            let done = receiver.ingest(&mut bytes, &mut buf);
-            let rest = bytes.as_slice().to_vec();
-            self.pending = rest;
-            // The receiver may take back a trailing CR when the next read
-            // turns out to end the data: keep it until then.
-            let keep = usize::from(!done && buf.last() == Some(&b'\r'));
-            let ready = buf.len() - keep;
             out.clear();
-            canonical.push(&buf[..ready], &mut out);
-            if done {
-                canonical.finish(&mut out);
-            }
-            size += out.len();
-            if size > limit {
+            let done = data.push(&mut self.pending, &mut out);
+            if data.size > limit {
                 too_big = true;
             } else if write_error.is_none() {
                 // A full disk: the rest is read and dropped, and the client
@@ -323,7 +302,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     write_error = Some(e);
                 }
             }
-            buf.drain(..ready);
             if done {
                 break;
             }
@@ -359,7 +337,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         if too_big {
             return Ok(Reply::new(552, "5.3.4", "Message too big"));
         }
-        if size == 0 {
+        if data.size == 0 {
             // RFC 5321 §4.1.1.4 allows it; RFC 5322 does not (no From, no
             // Date): refused with words rather than relayed as nothing.
             return Ok(Reply::new(
@@ -368,20 +346,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 "Empty message: nothing after 354 but the final dot (RFC 5322 needs at least From and Date)",
             ));
         }
-        if canonical.longest > MAX_LINE {
-            tracing::info!(peer = %self.peer, longest = canonical.longest, "message refused: a line is too long");
+        if data.longest_line() > MAX_LINE {
+            tracing::info!(peer = %self.peer, longest = data.longest_line(), "message refused: a line is too long");
             return Ok(Reply::new(
                 554,
                 "5.6.0",
                 format!(
                     "A line has {} octets; at most {MAX_LINE} are allowed (RFC 5322 2.1.1): \
                      have the mail program encode it (quoted-printable or base64)",
-                    canonical.longest
+                    data.longest_line()
                 ),
             ));
         }
-        if canonical.normalised > 0 {
-            tracing::info!(peer = %self.peer, count = canonical.normalised, "bare CR or LF line ends normalised to CRLF");
+        if data.normalised() > 0 {
+            tracing::info!(peer = %self.peer, count = data.normalised(), "bare CR or LF line ends normalised to CRLF");
         }
         let intake = context.intake.clone();
         let from = envelope.from.clone();
@@ -438,30 +416,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
 
     async fn discard_data(&mut self, deadline: Instant) -> Result<(), ConnectionError> {
-        let mut receiver = data_receiver();
+        let mut data = data::Message::default();
         let mut sink = Vec::new();
         loop {
-            let mut bytes = self.pending.iter();
-            let done = receiver.ingest(&mut bytes, &mut sink);
-            self.pending = bytes.as_slice().to_vec();
+            let done = data.push(&mut self.pending, &mut sink);
             sink.clear();
             if done {
                 return Ok(());
-            }
-            self.fill(deadline).await?;
-        }
-    }
-
-    /// One line (for AUTH continuations), bounded like a command line.
-    async fn read_line(&mut self, deadline: Instant) -> Result<Vec<u8>, ConnectionError> {
-        loop {
-            if let Some(end) = self.pending.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = self.pending.drain(..=end).collect();
-                return Ok(line);
-            }
-            if self.pending.len() > smtp_proto::request::receiver::MAX_LINE_LENGTH {
-                self.pending.clear();
-                return Ok(Vec::new());
             }
             self.fill(deadline).await?;
         }
@@ -554,16 +515,6 @@ fn storage_error_reply(error: &(dyn std::error::Error + 'static)) -> Reply {
     } else {
         Reply::new(451, "4.3.0", "Local error in processing; try again later")
     }
-}
-
-/// A receiver for the data after 354, primed as if a CRLF had come just
-/// before: the data begins at the start of a line (RFC 5321 §4.1.1.4), so a
-/// "." right after 354 ends an empty message instead of being data.
-fn data_receiver() -> DataReceiver {
-    let mut receiver = DataReceiver::new();
-    let mut scratch = Vec::new();
-    receiver.ingest(&mut b"\r\n".iter(), &mut scratch);
-    receiver
 }
 
 /// Until AUTH succeeds a command gets the short pre-AUTH time: an idle,
