@@ -745,7 +745,7 @@ fn danemail_run_starts_the_agent_and_an_idle_delivery_is_in_the_maildir_within_5
         // DNS to a dead loopback port: the self-check stays on this machine.
         &format!(
             "enabled = true\n{account}[smtp]\nlisten = \"127.0.0.1:{smtp_port}\"\n\
-             [dns]\nservers = [\"127.0.0.1:9\"]\ntimeout_ms = 200\n"
+             [dns]\nservers = [\"127.0.0.1:9\"]\ntimeout_ms = 200\nfallback = []\n"
         ),
     );
     let mut proxy = support::mail::Proxy::start(&home.config, smtp_port);

@@ -454,7 +454,7 @@ fn the_appimage_reports_its_version_and_starts_headless() {
         &config,
         format!(
             "[smtp]\nlisten = \"127.0.0.1:{port}\"\n[storage]\ndir = \"{}\"\n[ldap]\nenabled = false\n\
-             [dns]\nservers = [\"127.0.0.1:9\"]\ntimeout_ms = 200\n",
+             [dns]\nservers = [\"127.0.0.1:9\"]\ntimeout_ms = 200\nfallback = []\n",
             dir.path().join("storage").display()
         ),
     )

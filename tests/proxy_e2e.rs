@@ -255,7 +255,7 @@ fn non_loopback_listen_needs_the_danger_option() {
         &config,
         format!(
             "[smtp]\nlisten = \"0.0.0.0:{}\"\npassword_file = \"{}\"\n[upstream]\nhost = \"127.0.0.1\"\nsecurity = \"none\"\n\
-             [dns]\nservers = [\"{}\"]\n[storage]\ndir = \"{}\"\n",
+             [dns]\nservers = [\"{}\"]\nfallback = []\n[storage]\ndir = \"{}\"\n",
             free_port(),
             pw.display(),
             fixture.server(),

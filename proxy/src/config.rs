@@ -45,7 +45,138 @@ pub struct DnsConfig {
     pub cache_max_ttl_secs: u64,
     /// The longest a proven absence is cached, whatever its SOA says.
     pub cache_negative_max_ttl_secs: u64,
+    /// Encrypted paths tried, in order, when `servers` cannot carry DNSSEC.
+    /// Empty: never leave `servers`.
+    pub fallback: Vec<Fallback>,
+    /// DNS over TLS servers. `None`: the public defaults
+    /// ([`DEFAULT_TLS_SERVERS`]) under the IANA trust anchor, none under a
+    /// private `trust_anchor` (public resolvers cannot answer for a private
+    /// tree).
+    pub tls_servers: Option<Vec<TlsServer>>,
+    /// DNS over HTTPS servers; `None` as for `tls_servers`.
+    pub https_servers: Option<Vec<HttpsServer>>,
+    /// Extra roots (PEM) for the TLS and HTTPS servers' certificates.
+    pub ca_file: Option<PathBuf>,
+    /// Never send a query in the clear: only the encrypted paths are used.
+    pub private: bool,
 }
+
+/// An encrypted resolver path `[dns] fallback` may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fallback {
+    /// DNS over TLS (RFC 7858), port 853.
+    Tls,
+    /// DNS over HTTPS (RFC 8484), HTTP/2.
+    Https,
+}
+
+/// A DNS over TLS server, written `"IP:PORT#NAME"` (or `"IP#NAME"` for
+/// port 853): the certificate must be valid for NAME.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct TlsServer {
+    pub addr: SocketAddr,
+    pub name: String,
+}
+
+impl TryFrom<String> for TlsServer {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        let bad =
+            || format!("{text:?} is not \"IP:PORT#NAME\" (e.g. \"9.9.9.9:853#dns.quad9.net\")");
+        let (addr, name) = text.split_once('#').ok_or_else(bad)?;
+        let addr = match addr.parse::<SocketAddr>() {
+            Ok(addr) => addr,
+            Err(_) => SocketAddr::new(addr.parse().map_err(|_| bad())?, 853),
+        };
+        if name.is_empty() || rustls::pki_types::ServerName::try_from(name).is_err() {
+            return Err(bad());
+        }
+        Ok(Self {
+            addr,
+            name: name.to_owned(),
+        })
+    }
+}
+
+impl fmt::Display for TlsServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}#{}", self.addr, self.name)
+    }
+}
+
+/// A DNS over HTTPS server, written as its URL. The host is the name the
+/// certificate must be valid for; a host that is a name needs its address
+/// after `#` (`"https://dns.quad9.net/dns-query#9.9.9.9"`), since looking
+/// it up would need a path that already works.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct HttpsServer {
+    pub addr: SocketAddr,
+    pub name: String,
+    pub path: String,
+}
+
+impl TryFrom<String> for HttpsServer {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        let bad = |why: &str| {
+            format!("{text:?}: {why} (e.g. \"https://dns.quad9.net/dns-query#9.9.9.9\")")
+        };
+        let url = url::Url::parse(&text).map_err(|e| bad(&e.to_string()))?;
+        if url.scheme() != "https" {
+            return Err(bad("not an https URL"));
+        }
+        let port = url.port().unwrap_or(443);
+        let (name, ip) = match url.host() {
+            Some(url::Host::Ipv4(ip)) => (ip.to_string(), Some(std::net::IpAddr::V4(ip))),
+            Some(url::Host::Ipv6(ip)) => (ip.to_string(), Some(std::net::IpAddr::V6(ip))),
+            Some(url::Host::Domain(name)) => (name.to_owned(), None),
+            None => return Err(bad("no host")),
+        };
+        let ip = match (ip, url.fragment()) {
+            (_, Some(fragment)) => fragment
+                .parse()
+                .map_err(|_| bad("the part after # is not an IP address"))?,
+            (Some(ip), None) => ip,
+            (None, None) => return Err(bad("a host name needs its IP address after #")),
+        };
+        Ok(Self {
+            addr: SocketAddr::new(ip, port),
+            name,
+            path: url.path().to_owned(),
+        })
+    }
+}
+
+impl fmt::Display for HttpsServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let host = match self.addr.ip().to_string() {
+            ip if ip == self.name => self.addr.to_string(),
+            _ => format!("{}:{}", self.name, self.addr.port()),
+        };
+        write!(f, "https://{host}{}", self.path)
+    }
+}
+
+/// The public DNS over TLS servers used by default: Quad9 (a non-profit
+/// that keeps no client addresses), Cloudflare and Google; all three pass
+/// DNSSEC data through, and each certificate names the server.
+pub const DEFAULT_TLS_SERVERS: [&str; 3] = [
+    "9.9.9.9:853#dns.quad9.net",
+    "1.1.1.1:853#cloudflare-dns.com",
+    "8.8.8.8:853#dns.google",
+];
+
+/// The same three operators' DNS over HTTPS endpoints.
+pub const DEFAULT_HTTPS_SERVERS: [&str; 3] = [
+    "https://dns.quad9.net/dns-query#9.9.9.9",
+    "https://cloudflare-dns.com/dns-query#1.1.1.1",
+    "https://dns.google/dns-query#8.8.8.8",
+];
 
 impl Default for DnsConfig {
     fn default() -> Self {
@@ -56,6 +187,11 @@ impl Default for DnsConfig {
             attempts: 2,
             cache_max_ttl_secs: 3600,
             cache_negative_max_ttl_secs: 300,
+            fallback: vec![Fallback::Tls, Fallback::Https],
+            tls_servers: None,
+            https_servers: None,
+            ca_file: None,
+            private: false,
         }
     }
 }
@@ -63,6 +199,31 @@ impl Default for DnsConfig {
 impl DnsConfig {
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(self.timeout_ms)
+    }
+
+    /// The DNS over TLS servers in use: the configured ones, else the
+    /// public defaults unless the trust anchor is private.
+    pub fn tls_servers(&self) -> Vec<TlsServer> {
+        match &self.tls_servers {
+            Some(servers) => servers.clone(),
+            None if self.trust_anchor.is_some() => Vec::new(),
+            None => DEFAULT_TLS_SERVERS
+                .iter()
+                .map(|s| TlsServer::try_from(s.to_string()).expect("valid default"))
+                .collect(),
+        }
+    }
+
+    /// The DNS over HTTPS servers in use, chosen as for [`Self::tls_servers`].
+    pub fn https_servers(&self) -> Vec<HttpsServer> {
+        match &self.https_servers {
+            Some(servers) => servers.clone(),
+            None if self.trust_anchor.is_some() => Vec::new(),
+            None => DEFAULT_HTTPS_SERVERS
+                .iter()
+                .map(|s| HttpsServer::try_from(s.to_string()).expect("valid default"))
+                .collect(),
+        }
     }
 }
 
@@ -579,5 +740,63 @@ mod tests {
         assert_eq!(config.smtp.max_connections, 128);
         let err = parse("[dns]\ntimeout_ms = -1\n").unwrap_err().to_string();
         assert!(err.starts_with("test.toml:2: dns.timeout_ms: "), "{err}");
+    }
+
+    #[test]
+    fn fallback_servers_parse_and_defaults_depend_on_the_anchor() {
+        let config = parse(
+            "[dns]\nfallback = [\"https\"]\ntls_servers = [\"127.0.0.1:8853#dot.test\", \"::1#dot.test\"]\n\
+             https_servers = [\"https://doh.test:8443/dns-query#127.0.0.1\", \"https://1.1.1.1/q\"]\nprivate = true\n",
+        )
+        .unwrap();
+        assert_eq!(config.dns.fallback, vec![Fallback::Https]);
+        assert!(config.dns.private);
+        let tls = config.dns.tls_servers();
+        assert_eq!(tls[0].addr, "127.0.0.1:8853".parse().unwrap());
+        assert_eq!(tls[0].name, "dot.test");
+        assert_eq!(tls[1].addr, "[::1]:853".parse().unwrap());
+        let https = config.dns.https_servers();
+        assert_eq!(https[0].addr, "127.0.0.1:8443".parse().unwrap());
+        assert_eq!(
+            (https[0].name.as_str(), https[0].path.as_str()),
+            ("doh.test", "/dns-query")
+        );
+        assert_eq!(https[0].to_string(), "https://doh.test:8443/dns-query");
+        assert_eq!(https[1].addr, "1.1.1.1:443".parse().unwrap());
+        assert_eq!(https[1].name, "1.1.1.1");
+
+        // Defaults: the public servers under the IANA anchor, none under a
+        // private one (they cannot answer for a private tree).
+        let public = DnsConfig::default();
+        assert_eq!(public.fallback, vec![Fallback::Tls, Fallback::Https]);
+        assert_eq!(public.tls_servers().len(), 3);
+        assert_eq!(public.https_servers()[0].name, "dns.quad9.net");
+        let private = parse("[dns]\ntrust_anchor = \"/x\"\n").unwrap().dns;
+        assert!(private.tls_servers().is_empty() && private.https_servers().is_empty());
+
+        for (text, key) in [
+            (
+                "[dns]\ntls_servers = [\"127.0.0.1:853\"]\n",
+                "dns.tls_servers[0]",
+            ),
+            (
+                "[dns]\ntls_servers = [\"dot.test#x\"]\n",
+                "dns.tls_servers[0]",
+            ),
+            (
+                "[dns]\nhttps_servers = [\"https://doh.test/dns-query\"]\n",
+                "dns.https_servers[0]",
+            ),
+            (
+                "[dns]\nhttps_servers = [\"http://1.1.1.1/dns-query\"]\n",
+                "dns.https_servers[0]",
+            ),
+            ("[dns]\nfallback = [\"quic\"]\n", "dns.fallback[0]"),
+        ] {
+            match parse(text) {
+                Err(ConfigError::Invalid { key: got, .. }) => assert_eq!(got, key, "{text}"),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
     }
 }

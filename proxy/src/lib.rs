@@ -23,6 +23,7 @@ pub mod outbox;
 pub mod plan;
 pub mod publish;
 pub mod relay;
+pub mod roots;
 pub mod service;
 pub mod smime;
 pub mod smtp;

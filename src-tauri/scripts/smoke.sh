@@ -41,6 +41,8 @@ listen = "127.0.0.1:$2"
 servers = ["127.0.0.1:9"]
 timeout_ms = 500
 attempts = 1
+# A dead loopback resolver and no fallback: nothing leaves this machine.
+fallback = []
 
 [storage]
 dir = "$dir/storage"

@@ -169,6 +169,7 @@ mod tests {
                 state: state.into(),
                 verdict: "The resolver strips DNSSEC records.".into(),
                 advice: Some("Use another resolver.".into()),
+                path: None,
                 checked_at: None,
             },
         };

@@ -76,25 +76,12 @@ impl DnsFixture {
             .expect("run build.sh (needs nsd, ldnsutils, openssl)");
         assert!(status.success(), "tests/fixtures/dns/build.sh failed");
         let port = free_port();
-        // nsd must not outlive this test process: a watchdog shell kills it
-        // when our pid is gone (statics are never dropped).
-        let watchdog = format!(
-            "bash '{serve}' '{dir}' {port} >'{dir}/serve.log' 2>&1 & child=$!; \
-             while kill -0 {pid} 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 0.2; done; \
-             kill $child 2>/dev/null",
+        // nsd must not outlive this test process.
+        watched(&format!(
+            "bash '{serve}' '{dir}' {port} >'{dir}/serve.log' 2>&1",
             serve = script("serve.sh").display(),
             dir = dir.display(),
-            pid = std::process::id(),
-        );
-        // Deliberately not waited for: it ends when this process does.
-        #[allow(clippy::zombie_processes)]
-        Command::new("bash")
-            .args(["-c", &watchdog])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn nsd watchdog");
+        ));
         wait_until_serving(port, &dir);
         Self {
             dir,
@@ -169,6 +156,86 @@ impl DnsFixture {
         std::fs::write(&path, text).expect("write config");
         path
     }
+}
+
+/// unbound serving the fixture over DNS over TLS and DNS over HTTPS
+/// (tests/fixtures/dns/serve-encrypted.sh), stopped with this process.
+pub struct EncryptedDns {
+    pub dot: SocketAddr,
+    pub doh: SocketAddr,
+    /// The test CA the certificate (dot.test, doh.test, 127.0.0.1) chains to.
+    pub ca: PathBuf,
+    /// One line per query received.
+    pub log: PathBuf,
+}
+
+impl EncryptedDns {
+    /// How many queries for `suffix` or a name under it it received.
+    pub fn queries_for(&self, suffix: &str) -> usize {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let suffix = format!("{}.", suffix.trim_end_matches('.').to_lowercase());
+        // "[time] unbound[pid:0] info: 127.0.0.1 NAME. TYPE IN"
+        log.lines()
+            .filter_map(|l| l.split_once(" info: 127.0.0.1 "))
+            .filter_map(|(_, rest)| rest.split(' ').next())
+            .filter(|name| {
+                let name = name.to_lowercase();
+                name == suffix || name.ends_with(&format!(".{suffix}"))
+            })
+            .count()
+    }
+}
+
+impl DnsFixture {
+    /// Starts an unbound in front of this fixture's nsd, over TLS and HTTPS.
+    pub fn start_encrypted(&self) -> EncryptedDns {
+        let (dot, doh) = (free_port(), free_port());
+        let state = self.dir.join("encrypted").join(dot.to_string());
+        watched(&format!(
+            "bash '{serve}' '{dir}' {nsd} {dot} {doh} >'{dir}/encrypted-{dot}.log' 2>&1",
+            serve = script("serve-encrypted.sh").display(),
+            dir = self.dir.display(),
+            nsd = self.port,
+        ));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while [dot, doh]
+            .iter()
+            .any(|p| std::net::TcpStream::connect(("127.0.0.1", *p)).is_err())
+        {
+            if Instant::now() > deadline {
+                let log = std::fs::read_to_string(self.dir.join(format!("encrypted-{dot}.log")))
+                    .unwrap_or_default();
+                panic!("unbound did not start on {dot}/{doh}: {log}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        EncryptedDns {
+            dot: SocketAddr::from(([127, 0, 0, 1], dot)),
+            doh: SocketAddr::from(([127, 0, 0, 1], doh)),
+            ca: self.dir.join("encrypted/ca.pem"),
+            log: state.join("queries.log"),
+        }
+    }
+}
+
+/// Runs `command` (bash) in the background until this test process ends:
+/// a watchdog shell kills it when our pid is gone (statics are never dropped).
+fn watched(command: &str) {
+    let watchdog = format!(
+        "{command} & child=$!; \
+         while kill -0 {pid} 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 0.2; done; \
+         kill $child 2>/dev/null",
+        pid = std::process::id(),
+    );
+    // Deliberately not waited for: it ends when this process does.
+    #[allow(clippy::zombie_processes)]
+    Command::new("bash")
+        .args(["-c", &watchdog])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn watchdog");
 }
 
 fn read_tsv(path: &Path) -> Vec<Vec<String>> {

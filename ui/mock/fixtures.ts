@@ -151,9 +151,16 @@ function status(): Status {
           state: "problem",
           verdict: "Your resolver strips DNSSEC signatures",
           advice: "Set a validating resolver under Settings → Advanced, e.g. 9.9.9.9:53.",
+          path: "No path carries DNSSEC data, so lookups fail (mail is held, never sent in the clear): the system resolver 192.168.1.1:53 over UDP strips DNSSEC signatures",
           checked_at: now - 300,
         }
-      : { state: "ok", verdict: "DNSSEC validation works (root and example.org checked)", advice: null, checked_at: now - 300 },
+      : {
+          state: "ok",
+          verdict: "DNSSEC validation works (root and example.org checked)",
+          advice: null,
+          path: "Using DNS over TLS to 9.9.9.9:853 (dns.quad9.net) because the system resolver 192.168.1.1:53 over UDP strips DNSSEC signatures (no RRSIG with the root DNSKEY)",
+          checked_at: now - 300,
+        },
     outbox: { messages: 2, pending_recipients: 2, retrying_recipients: 1 },
     today: { accepted: 14, sent: 12, encrypted: 9, bounced: 1, held: 1 },
     own_records: keys.map((k) => k.self_check).filter((x): x is SelfCheckView => x !== null),

@@ -94,6 +94,7 @@ pub fn doctor_text(diagnosis: &Diagnosis) -> String {
             check.detail
         );
     }
+    let _ = writeln!(out, "{}", diagnosis.path);
     match &diagnosis.problem {
         Some(problem) => {
             let _ = writeln!(out, "{problem}");

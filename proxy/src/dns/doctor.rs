@@ -5,8 +5,12 @@
 //! validation fail (fail-closed, so mail is held, not leaked). This module
 //! finds which, and says what to change.
 //!
-//! Each server is probed over UDP and over TCP ([`super::probe`]); then the
-//! root keys are validated from the trust anchor.
+//! Each clear server is probed over UDP and over TCP ([`super::probe`]);
+//! then the paths are chosen again (the clear servers, DNS over TLS, DNS
+//! over HTTPS: the first that carries DNSSEC data is used), and the root
+//! keys are validated from the trust anchor over the path in use. A clear
+//! server that strips signatures is no problem while an encrypted path
+//! works: it is reported, and the path line says why that path is used.
 
 use std::time::{Duration, SystemTime};
 
@@ -35,11 +39,16 @@ pub struct Diagnosis {
     pub finding: Option<String>,
     /// What to change, alone (for the window's advice line).
     pub advice: Option<String>,
+    /// The path lookups take and why, in one line ("using DNS over TLS to
+    /// … because …").
+    pub path: String,
 }
 
-/// Probes every server of `resolver` and validates the root keys.
+/// Probes every server of `resolver`, chooses the path, and validates the
+/// root keys over it.
 pub async fn diagnose(resolver: &SecureResolver, query_timeout: Duration) -> Diagnosis {
     let mut checks = Vec::new();
+    // Problems of the clear servers: the problem only if no other path works.
     let mut problems: Vec<String> = Vec::new();
     let mut signature_windows = Vec::new();
 
@@ -81,11 +90,41 @@ pub async fn diagnose(resolver: &SecureResolver, query_timeout: Duration) -> Dia
     }
 
     let clock = check_clock(SystemTime::now(), &signature_windows);
+    let mut clock_problem = None;
     if let Some(check) = clock {
         if !check.ok {
-            problems.insert(0, check.detail.clone());
+            clock_problem = Some(check.detail.clone());
         }
         checks.push(check);
+    }
+
+    let (choice, reports) = resolver.choose_path().await;
+    for report in &reports {
+        let name = format!("path: {}", report.path);
+        match &report.health {
+            Some(health) => {
+                if !health.ok && report.kind != super::PathKind::Clear {
+                    problems.push(format!("{} fails: {}", report.path, health.detail));
+                }
+                checks.push(Check {
+                    name,
+                    ok: health.ok,
+                    detail: health.detail.clone(),
+                });
+            }
+            None => checks.push(Check {
+                name,
+                ok: true,
+                detail: "not probed: an earlier path carries DNSSEC data".into(),
+            }),
+        }
+    }
+    if choice.ok {
+        // The path in use works: the clear servers' problems are notes.
+        problems.clear();
+    }
+    if let Some(clock) = clock_problem {
+        problems.insert(0, clock);
     }
 
     let validated = resolver.query(&Name::root(), RecordType::DNSKEY).await;
@@ -124,6 +163,7 @@ pub async fn diagnose(resolver: &SecureResolver, query_timeout: Duration) -> Dia
         problem,
         finding: problems.first().cloned(),
         advice: problems.first().map(|first| advice(first).to_owned()),
+        path: choice.line,
     }
 }
 
@@ -144,7 +184,7 @@ fn advice(problem: &str) -> &'static str {
     if problem.contains("clock") {
         "Set the system clock (enable NTP time sync)."
     } else if problem.contains("strips") || problem.contains("does not pass") {
-        "Point [dns] servers at a resolver that passes DNSSEC data (e.g. a local unbound), not the home router."
+        "Point [dns] servers at a resolver that passes DNSSEC data (e.g. a local unbound), not the home router, or allow [dns] fallback to DNS over TLS or HTTPS."
     } else if problem.contains("TCP") {
         "Allow DNS over TCP to the resolver (port 53): large SMIMEA answers need it."
     } else if problem.contains("trust anchor") {

@@ -1,23 +1,25 @@
 //! The validating stub resolver: hickory with DNSSEC validation from a
-//! configured trust anchor, UDP and TCP to every server, and a verdict cache.
+//! configured trust anchor, over the first path that carries DNSSEC data
+//! (the configured or system servers in the clear, DNS over TLS, DNS over
+//! HTTPS: [`super::choice`]), and one verdict cache shared by all paths.
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
+use hickory_resolver::config::{ResolveHosts, ResolverOpts};
 use hickory_resolver::lookup::Lookup;
-use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError, NetError};
 use hickory_resolver::proto::dnssec::TrustAnchors;
 use hickory_resolver::proto::rr::{Name, RecordType};
-use hickory_resolver::TokioResolver;
 
 use super::answer::DnsAnswer;
 use super::cache::AnswerCache;
+use super::choice::{Choice, PathReport, Paths};
+use super::path::{Common, DnsPath};
 use super::probe::{clock_problem, probe, Transport};
-use crate::config::DnsConfig;
+use crate::config::{DnsConfig, Fallback};
 
 /// Why a resolver could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -30,11 +32,15 @@ pub enum SetupError {
     NoServers,
     #[error("cannot start the resolver: {0}")]
     Build(String),
+    #[error("[dns] ca_file {0}")]
+    CaFile(String),
+    #[error("[dns] private = true needs a path that is not in the clear: set [dns] fallback (and tls_servers or https_servers)")]
+    NoPrivatePath,
 }
 
 /// A DNSSEC-validating resolver. Cheap to share behind an `Arc`.
 pub struct SecureResolver {
-    resolver: TokioResolver,
+    paths: Arc<Paths>,
     cache: AnswerCache,
     servers: Vec<SocketAddr>,
     max_ttl: Duration,
@@ -51,16 +57,17 @@ impl SecureResolver {
     /// Builds a resolver from `[dns]`. Must be called inside a tokio runtime.
     pub fn new(config: &DnsConfig) -> Result<Self, SetupError> {
         let anchors = load_trust_anchor(config.trust_anchor.as_deref())?;
-        let servers = if config.servers.is_empty() {
+        // With `private`, nothing goes in the clear: no clear servers at all.
+        let servers = if config.private {
+            Vec::new()
+        } else if config.servers.is_empty() {
             system_servers()?
         } else {
             config.servers.clone()
         };
-        if servers.is_empty() {
+        if servers.is_empty() && !config.private {
             return Err(SetupError::NoServers);
         }
-        let name_servers = servers.iter().map(|addr| name_server(*addr)).collect();
-
         let mut opts = ResolverOpts::default();
         opts.validate = true;
         opts.timeout = config.timeout();
@@ -75,18 +82,41 @@ impl SecureResolver {
         opts.preserve_intermediates = true;
         opts.positive_max_ttl = Some(Duration::from_secs(config.cache_max_ttl_secs));
         opts.negative_max_ttl = Some(Duration::from_secs(config.cache_negative_max_ttl_secs));
+        let common = Common {
+            anchors: Arc::new(anchors),
+            opts,
+            tls: crate::roots::client_config(config.ca_file.as_deref())
+                .map_err(SetupError::CaFile)?,
+        };
 
-        let resolver = TokioResolver::builder_with_config(
-            ResolverConfig::from_name_servers(name_servers),
-            TokioRuntimeProvider::default(),
-        )
-        .with_options(opts)
-        .with_trust_anchor(Arc::new(anchors))
-        .build()
-        .map_err(|e| SetupError::Build(e.to_string()))?;
+        let mut paths = Vec::new();
+        if !config.private {
+            paths.push(
+                DnsPath::clear(&servers, config.servers.is_empty(), &common)
+                    .map_err(SetupError::Build)?,
+            );
+        }
+        for fallback in &config.fallback {
+            let path = match fallback {
+                Fallback::Tls => {
+                    let servers = config.tls_servers();
+                    (!servers.is_empty()).then(|| DnsPath::tls(&servers, &common))
+                }
+                Fallback::Https => {
+                    let servers = config.https_servers();
+                    (!servers.is_empty()).then(|| DnsPath::https(&servers, &common))
+                }
+            };
+            if let Some(path) = path {
+                paths.push(path.map_err(SetupError::Build)?);
+            }
+        }
+        if paths.is_empty() {
+            return Err(SetupError::NoPrivatePath);
+        }
 
         Ok(Self {
-            resolver,
+            paths: Arc::new(Paths::new(paths, config.timeout())),
             cache: AnswerCache::default(),
             servers,
             max_ttl: Duration::from_secs(config.cache_max_ttl_secs),
@@ -107,8 +137,23 @@ impl SecureResolver {
         if let Some(answer) = self.cache.get(name, query_type, now) {
             return answer;
         }
-        let result = self.resolver.lookup(name.clone(), query_type).await;
+        let (mut index, stale) = self.paths.active().await;
+        if stale {
+            let paths = self.paths.clone();
+            tokio::spawn(async move { paths.choose(Instant::now()).await });
+        }
+        let mut result = self.paths.get(index).lookup(name, query_type).await;
         let mut answer = DnsAnswer::from_lookup(query_type, &result);
+        if answer.failure().is_some() {
+            // Bogus or no verdict: a verdict if the path still carries
+            // DNSSEC data; else the network changed, and one retry on the
+            // path chosen now decides.
+            if let Some(next) = self.paths.after_failure(index, now).await {
+                index = next;
+                result = self.paths.get(index).lookup(name, query_type).await;
+                answer = DnsAnswer::from_lookup(query_type, &result);
+            }
+        }
         if matches!(answer, DnsAnswer::Bogus(_)) {
             // A wrong clock makes every signature look expired: that is no
             // verdict on the zone (still never plaintext).
@@ -119,15 +164,31 @@ impl SecureResolver {
             }
         }
         let ttl = self.ttl_of(&result, now);
-        tracing::debug!(%name, %query_type, verdict = answer.label(), ttl = ttl.as_secs(), "dns");
+        let path = self.paths.get(index).kind;
+        tracing::debug!(%name, %query_type, verdict = answer.label(), ttl = ttl.as_secs(), %path, "dns");
         self.cache.put(name.clone(), query_type, &answer, ttl, now);
         answer
+    }
+
+    /// The path lookups take and why (choosing one if none was chosen yet).
+    pub async fn path(&self) -> Choice {
+        self.paths.active().await;
+        self.paths.choice()
+    }
+
+    /// Probes every path again, in order, and chooses; then every path
+    /// with its probe (`None`: not probed, an earlier one passes).
+    pub async fn choose_path(&self) -> (Choice, Vec<PathReport>) {
+        self.paths.choose(Instant::now()).await;
+        (self.paths.choice(), self.paths.reports())
     }
 
     /// Forgets every cached answer (hickory's and ours).
     pub fn clear_cache(&self) {
         self.cache.clear();
-        self.resolver.clear_cache();
+        for path in self.paths.all() {
+            path.clear_cache();
+        }
     }
 
     /// Whether the system clock is outside the validity of the root DNSKEY
@@ -198,15 +259,6 @@ pub fn load_trust_anchor(path: Option<&Path>) -> Result<TrustAnchors, SetupError
         ));
     }
     Ok(anchors)
-}
-
-fn name_server(addr: SocketAddr) -> NameServerConfig {
-    // UDP first, TCP for truncated answers: SMIMEA answers exceed 1232 bytes.
-    let mut server = NameServerConfig::udp_and_tcp(addr.ip());
-    for connection in &mut server.connections {
-        connection.port = addr.port();
-    }
-    server
 }
 
 fn system_servers() -> Result<Vec<SocketAddr>, SetupError> {

@@ -139,28 +139,7 @@ async fn tls(
     limit: Duration,
 ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, ImapError> {
     let bad = |why: String| ImapError::Tls(account.host.clone(), why);
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_native_certs::load_native_certs().certs {
-        let _ = roots.add(cert);
-    }
-    if let Some(path) = &account.ca_file {
-        let pem = std::fs::read(path).map_err(|e| bad(format!("{}: {e}", path.display())))?;
-        let certs = openssl::x509::X509::stack_from_pem(&pem)
-            .map_err(|e| bad(format!("{}: {e}", path.display())))?;
-        for cert in certs {
-            let der = cert.to_der().map_err(|e| bad(e.to_string()))?;
-            roots
-                .add(rustls::pki_types::CertificateDer::from(der))
-                .map_err(|e| bad(e.to_string()))?;
-        }
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| bad(e.to_string()))?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    let config = crate::roots::client_config(account.ca_file.as_deref()).map_err(bad)?;
     let name = rustls::pki_types::ServerName::try_from(account.host.clone())
         .map_err(|e| bad(e.to_string()))?;
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));

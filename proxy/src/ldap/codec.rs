@@ -62,7 +62,19 @@ impl Decoder for Codec {
         self.head.extend_from_slice(&buf[..buf.len().min(EXCERPT)]);
         self.seen = buf.len();
         let inner = &mut self.inner;
-        tracing::dispatcher::with_default(&SILENT, || inner.decode(buf))
+        let message = tracing::dispatcher::with_default(&SILENT, || inner.decode(buf))?;
+        match message {
+            // ldap3_proto reads any INTEGER; a negative one would be
+            // answered under a different ID (it encodes it back unsigned).
+            Some(message) if message.msgid < 0 => Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "message ID {} is outside 0..2147483647 (RFC 4511 §4.1.1.1)",
+                    message.msgid
+                ),
+            )),
+            other => Ok(other),
+        }
     }
 }
 
@@ -71,5 +83,32 @@ impl Encoder<LdapMsg> for Codec {
 
     fn encode(&mut self, msg: LdapMsg, buf: &mut BytesMut) -> Result<(), Self::Error> {
         self.inner.encode(msg, buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the ldap_request fuzz target: message ID -123 (four bytes
+    /// ff ff ff 85) was decoded, and its reply went out as ID 133.
+    #[test]
+    fn a_negative_message_id_is_malformed() {
+        // SEQUENCE { INTEGER msgid, [APPLICATION 0] bind v3 "" simple "" }
+        let bind = |id: &[u8]| {
+            let mut body = vec![0x02, id.len() as u8];
+            body.extend_from_slice(id);
+            body.extend_from_slice(&[0x60, 0x07, 0x02, 0x01, 0x03, 0x04, 0x00, 0x80, 0x00]);
+            let mut wire = vec![0x30, body.len() as u8];
+            wire.extend(body);
+            BytesMut::from(&wire[..])
+        };
+        let mut codec = Codec::default();
+        let message = codec.decode(&mut bind(&[0x00, 0x85])).unwrap().unwrap();
+        assert_eq!(message.msgid, 133);
+        let err = Codec::default()
+            .decode(&mut bind(&[0xff, 0xff, 0xff, 0x85]))
+            .unwrap_err();
+        assert!(err.to_string().contains("message ID -123"), "{err}");
     }
 }

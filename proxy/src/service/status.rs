@@ -159,6 +159,7 @@ pub fn snapshot(inputs: Inputs<'_>) -> Status {
         state: "checking".into(),
         verdict: "Checking whether DNS answers on this network can be validated…".into(),
         advice: None,
+        path: None,
         checked_at: None,
     });
     if dns.state == "problem" {
@@ -250,11 +251,17 @@ fn problem(severity: AppState, area: &str, text: String, advice: Option<&str>) -
 
 /// doctor's diagnosis as DNS health.
 pub fn dns_health(diagnosis: &crate::dns::doctor::Diagnosis, now: u64) -> DnsHealth {
+    let mut path = diagnosis.path.clone();
+    if let Some(first) = path.get(..1) {
+        path = first.to_uppercase() + &path[1..];
+    }
+    let path = Some(path);
     match &diagnosis.problem {
         None => DnsHealth {
             state: "ok".into(),
             verdict: "DNS answers on this network can be validated with DNSSEC.".into(),
             advice: None,
+            path,
             checked_at: Some(now),
         },
         Some(_) => DnsHealth {
@@ -264,6 +271,7 @@ pub fn dns_health(diagnosis: &crate::dns::doctor::Diagnosis, now: u64) -> DnsHea
                 diagnosis.finding.as_deref().unwrap_or("validation fails")
             ),
             advice: diagnosis.advice.clone(),
+            path,
             checked_at: Some(now),
         },
     }

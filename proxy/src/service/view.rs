@@ -84,6 +84,9 @@ pub struct DnsHealth {
     pub verdict: String,
     /// doctor's advice line, when there is a problem.
     pub advice: Option<String>,
+    /// The path lookups take and why ("Using DNS over TLS to … because …"),
+    /// once checked.
+    pub path: Option<String>,
     #[ts(type = "number | null")]
     pub checked_at: Option<u64>,
 }

@@ -12,4 +12,9 @@ verdict: string,
 /**
  * doctor's advice line, when there is a problem.
  */
-advice: string | null, checked_at: number | null, };
+advice: string | null, 
+/**
+ * The path lookups take and why ("Using DNS over TLS to … because …"),
+ * once checked.
+ */
+path: string | null, checked_at: number | null, };

@@ -140,6 +140,7 @@ function render(s: Status, c: ClientSettings, info: AppInfo | null, reload: () =
         { class: "dns-health", testid: "dns-health", "data-state": s.dns.state === "ok" ? "ok" : "problem" },
         h("p", null, badge(s.dns.state === "ok" ? "ok" : s.dns.state === "checking" ? "checking" : "problem", s.dns.verdict)),
         s.dns.advice ? h("p", { class: "advice" }, s.dns.advice) : null,
+        s.dns.path ? h("p", { testid: "dns-path" }, s.dns.path) : null,
         s.dns.checked_at ? h("p", { class: "muted" }, "Checked ", time(s.dns.checked_at)) : null,
       ),
     ),
