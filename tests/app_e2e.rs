@@ -176,6 +176,13 @@ async fn the_app_shows_verdicts_follows_messages_and_manages_keys_and_settings()
         .await
         .unwrap();
     assert_eq!(state, "ok", "{}", app.text("app-state").await);
+    // Which DNS path lookups take, in words.
+    let path = app.text("dns-path").await;
+    assert!(
+        path.starts_with("Using the configured resolver 127.0.0.1:")
+            && path.ends_with("because it carries DNSSEC data"),
+        "{path}"
+    );
     look(&app, "status-light", &mut a11y).await;
 
     // Recipients: what DNSSEC and DANE prove, per address, in words.
