@@ -116,12 +116,20 @@ fn main() {
                 let _ = lookup.decide(&address).await;
                 cached.push(started.elapsed());
             }
-            rows.push((*label, median(&mut cold), median(&mut warm), median(&mut cached)));
+            rows.push((
+                *label,
+                median(&mut cold),
+                median(&mut warm),
+                median(&mut cached),
+            ));
         }
     });
     let (_, udp_cold, udp_warm, udp_cached) = rows[0];
     println!("median SMIMEA lookup + decision, one unbound on loopback (ratio to UDP):");
-    println!("{:<6} {:>18} {:>18} {:>18}", "path", "cold", "warm connection", "cached");
+    println!(
+        "{:<6} {:>18} {:>18} {:>18}",
+        "path", "cold", "warm connection", "cached"
+    );
     for (label, cold, warm, cached) in &rows {
         let cell = |d: Duration, base: Duration| {
             format!("{:>9.3?} ({:.2}x)", d, d.as_secs_f64() / base.as_secs_f64())
