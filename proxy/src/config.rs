@@ -204,24 +204,26 @@ impl DnsConfig {
     /// The DNS over TLS servers in use: the configured ones, else the
     /// public defaults unless the trust anchor is private.
     pub fn tls_servers(&self) -> Vec<TlsServer> {
-        match &self.tls_servers {
-            Some(servers) => servers.clone(),
-            None if self.trust_anchor.is_some() => Vec::new(),
-            None => DEFAULT_TLS_SERVERS
-                .iter()
-                .map(|s| TlsServer::try_from(s.to_string()).expect("valid default"))
-                .collect(),
-        }
+        self.servers_or_defaults(&self.tls_servers, &DEFAULT_TLS_SERVERS)
     }
 
     /// The DNS over HTTPS servers in use, chosen as for [`Self::tls_servers`].
     pub fn https_servers(&self) -> Vec<HttpsServer> {
-        match &self.https_servers {
+        self.servers_or_defaults(&self.https_servers, &DEFAULT_HTTPS_SERVERS)
+    }
+
+    /// Public resolvers serve the public tree only: no defaults under a
+    /// private trust anchor.
+    fn servers_or_defaults<T>(&self, configured: &Option<Vec<T>>, defaults: &[&str]) -> Vec<T>
+    where
+        T: Clone + TryFrom<String, Error = String>,
+    {
+        match configured {
             Some(servers) => servers.clone(),
             None if self.trust_anchor.is_some() => Vec::new(),
-            None => DEFAULT_HTTPS_SERVERS
+            None => defaults
                 .iter()
-                .map(|s| HttpsServer::try_from(s.to_string()).expect("valid default"))
+                .map(|s| T::try_from(s.to_string()).expect("valid default"))
                 .collect(),
         }
     }

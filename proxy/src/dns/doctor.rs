@@ -104,7 +104,7 @@ pub async fn diagnose(resolver: &SecureResolver, query_timeout: Duration) -> Dia
         match &report.health {
             Some(health) => {
                 if !health.ok && report.kind != super::PathKind::Clear {
-                    problems.push(format!("{} fails: {}", report.path, health.detail));
+                    problems.push(format!("{} {}", report.path, health.detail));
                 }
                 checks.push(Check {
                     name,

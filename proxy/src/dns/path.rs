@@ -45,7 +45,8 @@ impl fmt::Display for PathKind {
     }
 }
 
-/// Whether a path passed its probe, and what was seen.
+/// Whether a path passed its probe, and what was seen. A failure's
+/// detail reads on from the path's words ("over UDP strips …", "fails: …").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Health {
     pub ok: bool,
@@ -140,13 +141,10 @@ impl DnsPath {
     }
 
     /// Why this path was not used, in words ("the configured resolver
-    /// 127.0.0.1:53 over UDP strips …", "DNS over TLS to … fails: …").
+    /// 127.0.0.1:53 over UDP strips …", "DNS over TLS to … fails: …"):
+    /// a failed probe's detail continues the path's words.
     pub fn failure(&self, health: &Health) -> String {
-        if health.detail.starts_with("over ") || health.detail.starts_with('(') {
-            format!("{} {}", self.words, health.detail)
-        } else {
-            format!("{} fails: {}", self.words, health.detail)
-        }
+        format!("{} {}", self.words, health.detail)
     }
 
     /// One validated lookup on this path.
@@ -188,7 +186,7 @@ impl DnsPath {
         if !self.clear.is_empty() && answered == 0 {
             return Health {
                 ok: false,
-                detail: format!("{} did not answer", self.words),
+                detail: "did not answer".into(),
             };
         }
         self.resolver.clear_cache();
@@ -204,7 +202,7 @@ impl DnsPath {
             other => Health {
                 ok: false,
                 detail: format!(
-                    "the root DNSKEY is {} through it: {}",
+                    "fails: the root DNSKEY is {} through it: {}",
                     other.security(),
                     other.failure().unwrap_or("not signed")
                 ),
