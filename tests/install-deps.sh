@@ -16,6 +16,7 @@ packages=(
     openssl libssl-dev pkg-config    # certificates; the openssl crate
     faketime                         # a wrong clock, for one test
     gpgsm gpg-agent gpgconf libnss3-tools  # S/MIME decrypters: gpgsm, NSS cmsutil
+    gnupg sq time                          # OpenPGP keys and decrypters (GnuPG, Sequoia); peak RSS for the benchmarks
     postfix dovecot-imapd dovecot-lmtpd    # the provider, for the proxy and inbound tests
     isync                                  # mbsync: the inbound benchmark's peer
     gnome-keyring dbus-daemon              # a real Secret Service (keyring test)

@@ -8,8 +8,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use danemail::mime::inner_entity;
 use danemail::mime::Message;
-use danemail::smime::inner_entity;
 use serde_json::Value;
 use support::smime::{smime, Tool};
 

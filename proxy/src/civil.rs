@@ -14,6 +14,19 @@ pub struct Civil {
     pub weekday: u32,
 }
 
+/// `YYYY-MM-DD` of a Unix time (UTC); times before 1970 print as 1970-01-01.
+pub fn date(unix: i64) -> String {
+    let c = civil(u64::try_from(unix).unwrap_or(0));
+    format!("{:04}-{:02}-{:02}", c.year, c.month, c.day)
+}
+
+/// Now, in Unix seconds (0 if the clock is before 1970).
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
 /// Days-to-civil after H. Hinnant, "chrono-Compatible Low-Level Date Algorithms".
 pub fn civil(unix: u64) -> Civil {
     let days = (unix / 86_400) as i64;

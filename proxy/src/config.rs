@@ -19,6 +19,7 @@ pub struct Config {
     pub dns: DnsConfig,
     pub policy: PolicyConfig,
     pub smime: SmimeConfig,
+    pub openpgp: OpenPgpConfig,
     pub smtp: SmtpConfig,
     pub upstream: UpstreamConfig,
     pub storage: StorageConfig,
@@ -234,6 +235,19 @@ impl DnsConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct PolicyConfig {
     pub mode: PolicyMode,
+    /// Which standard encrypts when a recipient publishes both a usable
+    /// SMIMEA certificate and a usable OPENPGPKEY key.
+    pub prefer: Prefer,
+}
+
+/// `[openpgp]`: the user's own OpenPGP key.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OpenPgpConfig {
+    /// The user's own OpenPGP public key (armored or binary, e.g. from
+    /// `gpg --export`), added to every PGP/MIME copy so the user can read
+    /// what they sent.
+    pub sender_key: Option<PathBuf>,
 }
 
 /// `[smime]`: how copies are encrypted.
@@ -539,6 +553,16 @@ pub enum PolicyMode {
     Opportunistic,
     /// Refuse every recipient that cannot be encrypted to.
     Require,
+}
+
+/// `[policy] prefer`: S/MIME (default) or OpenPGP when both are usable.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Prefer {
+    /// S/MIME: what Outlook and Thunderbird read without add-ons.
+    #[default]
+    Smime,
+    OpenPgp,
 }
 
 impl std::str::FromStr for PolicyMode {

@@ -20,6 +20,7 @@ pub mod ldap;
 pub mod listener;
 pub mod mime;
 pub mod outbox;
+pub mod pgpmime;
 pub mod plan;
 pub mod publish;
 pub mod relay;

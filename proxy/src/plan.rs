@@ -4,17 +4,20 @@
 //! - Visible (To/Cc) recipients with certificates share one encrypted copy
 //!   per key kind: RSA and EC recipients never share an EnvelopedData (NSS
 //!   then fails for everyone).
+//! - Visible recipients with OpenPGP keys share one PGP/MIME copy; S/MIME
+//!   and OpenPGP recipients never share a copy.
 //! - Each Bcc recipient (an envelope recipient not in To/Cc) with a
-//!   certificate gets a copy of their own: no RecipientInfo of theirs
-//!   appears anywhere else, and no other's in theirs.
+//!   certificate or key gets a copy of their own: no RecipientInfo or
+//!   PKESK of theirs appears anywhere else, and no other's in theirs.
 //! - Plaintext recipients share one copy, exactly as written minus `Bcc`.
 //! - Refused and temporarily failed recipients get no copy.
 //! - Mail the client already encrypted goes to everyone as it is.
 
 use std::io::Write;
 
-use crate::dane::{Action, Decision, KeyKind, UsableCertificate};
+use crate::dane::{Action, Decision, KeyKind, UsableCertificate, UsableOpenPgpKey};
 use crate::mime::Message;
+use crate::pgpmime::{self, PgpMimeError};
 use crate::smime::{write_encrypted, EncryptOptions, SmimeError};
 
 /// The copies to send, and the recipients that get none.
@@ -37,8 +40,39 @@ pub enum CopyBody {
     PassThrough,
     /// As the client wrote it, minus any `Bcc` field.
     Plaintext,
-    /// Encrypted to exactly these certificates.
+    /// Encrypted as S/MIME to exactly these certificates.
     Encrypted(Vec<UsableCertificate>),
+    /// Encrypted as PGP/MIME to exactly these OpenPGP keys.
+    EncryptedOpenPgp(Vec<UsableOpenPgpKey>),
+}
+
+impl CopyBody {
+    /// The kind recorded in the outbox and shown to the user.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::PassThrough => "pass-through",
+            Self::Plaintext => "plaintext",
+            Self::Encrypted(_) => "encrypted",
+            Self::EncryptedOpenPgp(_) => "encrypted-openpgp",
+        }
+    }
+}
+
+/// The user's own certificate and OpenPGP key, added to the encrypted
+/// copies they fit so the user can read what they sent.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Senders<'a> {
+    pub certificate: Option<&'a UsableCertificate>,
+    pub openpgp: Option<&'a UsableOpenPgpKey>,
+}
+
+/// Why a copy could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum CopyError {
+    #[error(transparent)]
+    Smime(#[from] SmimeError),
+    #[error(transparent)]
+    OpenPgp(#[from] PgpMimeError),
 }
 
 /// A recipient that gets no copy, and why.
@@ -50,13 +84,14 @@ pub struct Refusal {
 
 impl Plan {
     /// Plans `message` for `recipients` (envelope order, each with its
-    /// decision). `sender` is the user's own certificate, added to every
-    /// encrypted copy of the same key kind so the user can read it later.
+    /// decision). The user's certificate is added to every S/MIME copy of
+    /// the same key kind, the user's OpenPGP key to every PGP/MIME copy.
     pub fn new(
         message: &Message,
         recipients: Vec<(String, Decision)>,
-        sender: Option<&UsableCertificate>,
+        senders: Senders<'_>,
     ) -> Self {
+        let sender = senders.certificate;
         if message.protection().is_some() {
             return Self {
                 copies: vec![Copy {
@@ -78,6 +113,7 @@ impl Plan {
             (KeyKind::Rsa, Vec::new(), Vec::new()),
             (KeyKind::Ec, Vec::new(), Vec::new()),
         ];
+        let mut openpgp_visible: (Vec<String>, Vec<UsableOpenPgpKey>) = (Vec::new(), Vec::new());
         let mut bcc_copies = Vec::new();
         let mut plaintext = Vec::new();
         let mut refused = Vec::new();
@@ -96,6 +132,20 @@ impl Plan {
                         });
                     }
                 }
+                Action::EncryptOpenPgp(keys) => {
+                    if is_visible(&recipient) {
+                        openpgp_visible.0.push(recipient);
+                        openpgp_visible.1.extend(keys.iter().cloned());
+                    } else {
+                        bcc_copies.push(Copy {
+                            recipients: vec![recipient],
+                            body: CopyBody::EncryptedOpenPgp(with_openpgp_sender(
+                                keys.clone(),
+                                senders.openpgp,
+                            )),
+                        });
+                    }
+                }
                 Action::Plaintext => plaintext.push(recipient),
                 Action::Refuse | Action::Tempfail(_) => refused.push(Refusal {
                     recipient,
@@ -111,6 +161,15 @@ impl Plan {
                 body: CopyBody::Encrypted(with_sender(certificates, kind, sender)),
             })
             .collect();
+        if !openpgp_visible.0.is_empty() {
+            copies.push(Copy {
+                recipients: openpgp_visible.0,
+                body: CopyBody::EncryptedOpenPgp(with_openpgp_sender(
+                    openpgp_visible.1,
+                    senders.openpgp,
+                )),
+            });
+        }
         copies.extend(bcc_copies);
         if !plaintext.is_empty() {
             copies.push(Copy {
@@ -129,11 +188,11 @@ impl Copy {
         message: &Message,
         options: EncryptOptions,
         out: &mut dyn Write,
-    ) -> Result<(), SmimeError> {
+    ) -> Result<(), CopyError> {
         match &self.body {
             CopyBody::PassThrough | CopyBody::Plaintext => {
-                write_without_bcc(message, out)?;
-                out.flush()?;
+                write_without_bcc(message, out).map_err(SmimeError::Io)?;
+                out.flush().map_err(SmimeError::Io)?;
                 Ok(())
             }
             CopyBody::Encrypted(certificates) => {
@@ -141,7 +200,11 @@ impl Copy {
                     .iter()
                     .map(|c| c.certificate().as_ref())
                     .collect();
-                write_encrypted(message, &certs, options, out)
+                Ok(write_encrypted(message, &certs, options, out)?)
+            }
+            CopyBody::EncryptedOpenPgp(keys) => {
+                let keys: Vec<&UsableOpenPgpKey> = keys.iter().collect();
+                Ok(pgpmime::write_encrypted(message, &keys, out)?)
             }
         }
     }
@@ -158,6 +221,19 @@ fn write_without_bcc(message: &Message, out: &mut dyn Write) -> std::io::Result<
     out.write_all(&message.header()[message.header_end()..])?;
     std::io::copy(&mut message.body().reader(), out)?;
     Ok(())
+}
+
+/// Adds the sender's OpenPGP key unless it is already there.
+fn with_openpgp_sender(
+    mut keys: Vec<UsableOpenPgpKey>,
+    sender: Option<&UsableOpenPgpKey>,
+) -> Vec<UsableOpenPgpKey> {
+    if let Some(sender) = sender {
+        if !keys.iter().any(|k| k.fingerprint() == sender.fingerprint()) {
+            keys.push(sender.clone());
+        }
+    }
+    keys
 }
 
 /// A recipient's certificates of one key kind: RSA when it has any (every
@@ -295,7 +371,10 @@ mod tests {
                     decision(Action::Tempfail(TempfailCause::Bogus)),
                 ),
             ],
-            Some(&sender),
+            Senders {
+                certificate: Some(&sender),
+                openpgp: None,
+            },
         );
         let sha = |c: &UsableCertificate| c.sha256().to_owned();
         assert_eq!(plan.copies.len(), 5);
@@ -324,7 +403,7 @@ mod tests {
         let plan = Plan::new(
             &message,
             vec![("a@x.test".into(), decision(Action::Plaintext))],
-            None,
+            Senders::default(),
         );
         let mut out = Vec::new();
         plan.copies[0]

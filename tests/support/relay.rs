@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
+use danemail::mime::inner_entity;
 use danemail::mime::Message;
-use danemail::smime::inner_entity;
 use serde_json::Value;
 
 use super::mail::{MailServer, Proxy, Switch};
@@ -40,8 +40,13 @@ pub fn setup(extra: &str) -> Setup {
 
 /// Like [`setup`]; `prepare` may fill the storage dir before the start.
 pub fn setup_with(extra: &str, prepare: impl FnOnce(&std::path::Path)) -> Setup {
+    setup_for(&MAILBOXES, extra, prepare)
+}
+
+/// Like [`setup_with`], with these provider mailboxes instead of [`MAILBOXES`].
+pub fn setup_for(mailboxes: &[&str], extra: &str, prepare: impl FnOnce(&std::path::Path)) -> Setup {
     let fixture = dns();
-    let mail = MailServer::start(&MAILBOXES);
+    let mail = MailServer::start(mailboxes);
     let switch = Switch::new(mail.port("SUBMISSION_PORT"));
     let dir = tempfile::tempdir().unwrap();
     let secret = |name: &str, value: &str| {

@@ -8,7 +8,7 @@
 
 use danemail::inbound::decrypt;
 use danemail::mime::Message;
-use danemail::plan::{CopyBody, Plan};
+use danemail::plan::{CopyBody, Plan, Senders};
 use danemail::smime::{ContentCipher, EncryptOptions};
 use danemail_fuzz::{decision_for, identities, keys};
 use libfuzzer_sys::fuzz_target;
@@ -35,7 +35,11 @@ fuzz_target!(|input: &[u8]| {
         .map(|r| (r.clone(), decision_for(r)))
         .collect();
     let sender = &identities()[0].usable;
-    let plan = Plan::new(&message, envelope, Some(sender));
+    let senders = Senders {
+        certificate: Some(sender),
+        openpgp: None,
+    };
+    let plan = Plan::new(&message, envelope, senders);
     let options = EncryptOptions {
         cipher: if input.len() % 2 == 0 {
             ContentCipher::Aes256Cbc
@@ -68,6 +72,9 @@ fuzz_target!(|input: &[u8]| {
                 written.expect("an encrypted copy is written");
                 let copy = Message::parse(&out).expect("an encrypted copy parses");
                 decrypt(&copy, keys()).expect("an encrypted copy decrypts");
+            }
+            CopyBody::EncryptedOpenPgp(_) => {
+                unreachable!("the fuzz decisions never encrypt as OpenPGP")
             }
             CopyBody::Plaintext | CopyBody::PassThrough => {
                 written.expect("a copy is written");

@@ -11,7 +11,7 @@ use danemail::dane::Action;
 use danemail::mime::Message;
 use danemail::outbox::decisions;
 use danemail::outbox::spool::parse_received;
-use danemail::plan::{CopyBody, Plan};
+use danemail::plan::{CopyBody, Plan, Senders};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|input: &[u8]| {
@@ -42,24 +42,24 @@ fuzz_target!(|input: &[u8]| {
     assert!(offset <= file.len());
     let recipients = decisions(&record);
     for ((_, decision), spooled) in recipients.iter().zip(&record.recipients) {
-        if !spooled.certificates.is_empty() {
+        if !spooled.certificates.is_empty() || !spooled.openpgp_keys.is_empty() {
             assert!(matches!(
                 decision.action,
-                Action::Encrypt(_) | Action::Refuse
+                Action::Encrypt(_) | Action::EncryptOpenPgp(_) | Action::Refuse
             ));
         }
     }
     let plaintext_ok: Vec<String> = record
         .recipients
         .iter()
-        .filter(|r| r.certificates.is_empty())
+        .filter(|r| r.certificates.is_empty() && r.openpgp_keys.is_empty())
         .map(|r| r.address.clone())
         .collect();
     let Ok(message) = Message::parse(&file[..offset]) else {
         return;
     };
     let protected = message.protection().is_some();
-    let plan = Plan::new(&message, recipients, None);
+    let plan = Plan::new(&message, recipients, Senders::default());
     for copy in &plan.copies {
         if matches!(copy.body, CopyBody::Plaintext)
             || (matches!(copy.body, CopyBody::PassThrough) && !protected)

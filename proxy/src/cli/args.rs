@@ -56,7 +56,7 @@ pub enum Command {
     Keys(KeysArgs),
     /// Print the SMIMEA record to publish for your certificate.
     Record(RecordArgs),
-    /// Check that DNS publishes your certificate (ok, missing, mismatch, insecure, bogus, expiring).
+    /// Check that DNS publishes your certificate or OpenPGP key (ok, missing, mismatch, insecure, bogus, expiring).
     Check(CheckArgs),
     /// The inbound agent: decrypt S/MIME mail from your provider's IMAP into a local Maildir.
     #[command(subcommand)]
@@ -153,8 +153,12 @@ pub struct RecordArgs {
     /// Your address.
     pub address: String,
     /// Your certificate (PEM or DER); default: the one in the key store.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "openpgp")]
     pub cert: Option<PathBuf>,
+    /// Print the OPENPGPKEY record (RFC 7929) for this OpenPGP public key
+    /// instead (armored or binary, e.g. `gpg --export ADDR`).
+    #[arg(long, value_name = "FILE")]
+    pub openpgp: Option<PathBuf>,
     /// Certificate usage (3 = DANE-EE).
     #[arg(long, default_value_t = 3)]
     pub usage: u8,
@@ -164,7 +168,7 @@ pub struct RecordArgs {
     /// 0 = full data, 1 = SHA-256, 2 = SHA-512.
     #[arg(long, default_value_t = 0)]
     pub matching: u8,
-    /// `zone` (SMIMEA presentation form) or `generic` (RFC 3597 TYPE53).
+    /// `zone` (presentation form) or `generic` (RFC 3597: TYPE53, TYPE61 with --openpgp).
     #[arg(long, default_value = "zone", value_parser = ["zone", "generic"])]
     pub format: String,
 }
@@ -176,8 +180,11 @@ pub struct CheckArgs {
     /// Your address.
     pub address: String,
     /// Your certificate (PEM or DER); default: the one in the key store.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "openpgp")]
     pub cert: Option<PathBuf>,
+    /// Check the OPENPGPKEY record for this OpenPGP public key instead.
+    #[arg(long, value_name = "FILE")]
+    pub openpgp: Option<PathBuf>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -267,10 +274,25 @@ pub struct EncryptArgs {
     #[arg(long = "cert", value_name = "FILE")]
     pub certs: Vec<PathBuf>,
 
+    /// Encrypt as PGP/MIME to this OpenPGP public key (armored or binary, e.g. from
+    /// `gpg --export`) instead of looking up DNS, for the recipient(s) its User IDs
+    /// name; repeatable.
+    #[arg(long = "openpgp-key", value_name = "FILE")]
+    pub openpgp_keys: Vec<PathBuf>,
+
     /// The sender's own certificate, added to encrypted copies of its key kind;
     /// replaces `[smime] sender_certificate`.
     #[arg(long, value_name = "FILE")]
     pub sender_cert: Option<PathBuf>,
+
+    /// The sender's own OpenPGP key, added to PGP/MIME copies; replaces
+    /// `[openpgp] sender_key`.
+    #[arg(long, value_name = "FILE")]
+    pub sender_openpgp_key: Option<PathBuf>,
+
+    /// Which standard encrypts when a recipient has both; replaces `[policy] prefer`.
+    #[arg(long, value_name = "smime|openpgp", value_parser = parse_prefer)]
+    pub prefer: Option<danemail::config::Prefer>,
 
     /// Content cipher; replaces `[smime] cipher`.
     #[arg(long, value_name = "aes-256-cbc|aes-256-gcm", value_parser = parse_cipher)]
@@ -279,6 +301,14 @@ pub struct EncryptArgs {
     /// RSA-OAEP key transport; replaces `[smime] rsa_oaep`.
     #[arg(long)]
     pub rsa_oaep: bool,
+}
+
+fn parse_prefer(value: &str) -> Result<danemail::config::Prefer, String> {
+    match value {
+        "smime" => Ok(danemail::config::Prefer::Smime),
+        "openpgp" => Ok(danemail::config::Prefer::OpenPgp),
+        other => Err(format!("unknown standard `{other}` (smime or openpgp)")),
+    }
 }
 
 fn parse_cipher(value: &str) -> Result<ContentCipher, String> {

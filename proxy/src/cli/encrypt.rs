@@ -2,18 +2,18 @@
 //! from stdin, each outgoing copy written to `DIR/<n>.eml`, the plan to
 //! `DIR/plan.json`.
 
+use danemail::civil::unix_now;
 use std::collections::HashMap;
 use std::io::{BufWriter, Seek};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
 use danemail::config::Config;
-use danemail::dane::{Action, Address, DaneLookup, Decision, UsableCertificate};
+use danemail::dane::{Action, Address, DaneLookup, Decision, UsableCertificate, UsableOpenPgpKey};
 use danemail::dns::SecureResolver;
 use danemail::mime::{copy_canonical, has_bare_lf, Message};
-use danemail::plan::{CopyBody, Plan};
+use danemail::plan::{CopyBody, Plan, Senders};
 use danemail::smime::EncryptOptions;
 use serde_json::json;
 
@@ -32,6 +32,12 @@ pub async fn run(mut config: Config, args: EncryptArgs) -> anyhow::Result<u8> {
     if let Some(path) = &args.sender_cert {
         config.smime.sender_certificate = Some(path.clone());
     }
+    if let Some(path) = &args.sender_openpgp_key {
+        config.openpgp.sender_key = Some(path.clone());
+    }
+    if let Some(prefer) = args.prefer {
+        config.policy.prefer = prefer;
+    }
 
     let from = Address::parse(&args.from).context("--from")?;
     let rcpts = args
@@ -41,8 +47,13 @@ pub async fn run(mut config: Config, args: EncryptArgs) -> anyhow::Result<u8> {
         .collect::<Result<Vec<_>, _>>()?;
     let now = unix_now();
     let given = given_certificates(&args.certs, &rcpts, now)?;
+    let given_keys = given_openpgp_keys(&args.openpgp_keys, &rcpts, now)?;
     let sender = match &config.smime.sender_certificate {
         Some(path) => Some(user_certificate(path, now)?),
+        None => None,
+    };
+    let sender_openpgp = match &config.openpgp.sender_key {
+        Some(path) => Some(user_openpgp_key(path, now)?),
         None => None,
     };
 
@@ -50,11 +61,13 @@ pub async fn run(mut config: Config, args: EncryptArgs) -> anyhow::Result<u8> {
         Message::from_file(stdin_as_canonical_file()?).context("the message cannot be parsed")?;
 
     // Already-encrypted mail needs no certificate: skip the lookups.
-    let needs_dns =
-        message.protection().is_none() && rcpts.iter().any(|r| !given.contains_key(&key(r)));
+    let needs_dns = message.protection().is_none()
+        && rcpts
+            .iter()
+            .any(|r| !given.contains_key(&key(r)) && !given_keys.contains_key(&key(r)));
     let engine = if needs_dns {
         let resolver = Arc::new(SecureResolver::new(&config.dns)?);
-        Some(DaneLookup::new(resolver, config.policy.mode))
+        Some(DaneLookup::new(resolver, config.policy.mode).with_preference(config.policy.prefer))
     } else {
         None
     };
@@ -64,6 +77,10 @@ pub async fn run(mut config: Config, args: EncryptArgs) -> anyhow::Result<u8> {
             (Some(certs), _) => Decision {
                 action: Action::Encrypt(certs.clone()),
                 reason: format!("encrypting to the certificate given for {rcpt} (--cert)"),
+            },
+            (None, _) if given_keys.contains_key(&key(rcpt)) => Decision {
+                action: Action::EncryptOpenPgp(given_keys[&key(rcpt)].clone()),
+                reason: format!("encrypting to the OpenPGP key given for {rcpt} (--openpgp-key)"),
             },
             (None, Some(engine)) => engine.decide(rcpt).await.0,
             (None, None) => Decision {
@@ -75,7 +92,14 @@ pub async fn run(mut config: Config, args: EncryptArgs) -> anyhow::Result<u8> {
         decisions.push((rcpt.original.clone(), decision));
     }
 
-    let plan = Plan::new(&message, decisions, sender.as_ref());
+    let plan = Plan::new(
+        &message,
+        decisions,
+        Senders {
+            certificate: sender.as_ref(),
+            openpgp: sender_openpgp.as_ref(),
+        },
+    );
     write_plan(&args.out_dir, &message, &plan, &from, options(&config))?;
     Ok(EXIT_OK)
 }
@@ -104,20 +128,25 @@ fn write_plan(
         let mut out = BufWriter::with_capacity(256 * 1024, out);
         copy.write(message, options, &mut out)
             .with_context(|| format!("writing {}", path.display()))?;
-        let (kind, certs): (&str, Vec<&str>) = match &copy.body {
+        let (certs, keys): (Vec<&str>, Vec<&str>) = match &copy.body {
             CopyBody::Encrypted(certs) => (
-                "encrypted",
                 certs.iter().map(UsableCertificate::sha256).collect(),
+                Vec::new(),
             ),
-            CopyBody::Plaintext => ("plaintext", Vec::new()),
-            CopyBody::PassThrough => ("pass-through", Vec::new()),
+            CopyBody::EncryptedOpenPgp(keys) => (
+                Vec::new(),
+                keys.iter().map(UsableOpenPgpKey::fingerprint).collect(),
+            ),
+            CopyBody::Plaintext | CopyBody::PassThrough => (Vec::new(), Vec::new()),
         };
+        let kind = copy.body.kind();
         copies.push(json!({
             "file": file,
             "recipients": copy.recipients,
-            "encrypted": kind == "encrypted",
+            "encrypted": kind.starts_with("encrypted"),
             "kind": kind,
             "recipient_cert_sha256": certs,
+            "recipient_openpgp_fingerprints": keys,
         }));
     }
     let refused: Vec<_> = plan
@@ -189,6 +218,36 @@ fn given_certificates(
     Ok(given)
 }
 
+/// `--openpgp-key` files by the recipient their User IDs name.
+fn given_openpgp_keys(
+    files: &[std::path::PathBuf],
+    rcpts: &[Address],
+    now: i64,
+) -> anyhow::Result<HashMap<String, Vec<UsableOpenPgpKey>>> {
+    let mut given: HashMap<String, Vec<UsableOpenPgpKey>> = HashMap::new();
+    for path in files {
+        let openpgp = user_openpgp_key(path, now)?;
+        let matching: Vec<&Address> = rcpts.iter().filter(|r| openpgp.names(r)).collect();
+        if matching.is_empty() {
+            bail!(
+                "--openpgp-key {}: its User IDs ({}) name no --rcpt",
+                path.display(),
+                openpgp.user_ids().join(", ")
+            );
+        }
+        for rcpt in matching {
+            given.entry(key(rcpt)).or_default().push(openpgp.clone());
+        }
+    }
+    Ok(given)
+}
+
+fn user_openpgp_key(path: &Path, now: i64) -> anyhow::Result<UsableOpenPgpKey> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    UsableOpenPgpKey::from_user_file(&bytes, now)
+        .map_err(|why| anyhow::anyhow!("{}: {why}", path.display()))
+}
+
 fn user_certificate(path: &Path, now: i64) -> anyhow::Result<UsableCertificate> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     UsableCertificate::from_user_file(&bytes, now)
@@ -197,10 +256,4 @@ fn user_certificate(path: &Path, now: i64) -> anyhow::Result<UsableCertificate> 
 
 fn key(address: &Address) -> String {
     address.original.to_lowercase()
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }

@@ -106,7 +106,8 @@ async fn lookup(mut config: Config, args: LookupArgs) -> anyhow::Result<u8> {
         config.policy.mode = policy;
     }
     let resolver = Arc::new(SecureResolver::new(&config.dns)?);
-    let engine = DaneLookup::new(resolver, config.policy.mode);
+    let engine =
+        DaneLookup::new(resolver, config.policy.mode).with_preference(config.policy.prefer);
 
     let scope = if args.smimea_only {
         Scope::SmimeaOnly

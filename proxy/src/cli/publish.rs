@@ -3,9 +3,11 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use danemail::civil::unix_now;
 use danemail::config::Config;
-use danemail::dane::{Address, DaneLookup};
+use danemail::dane::{Address, DaneLookup, UsableOpenPgpKey};
 use danemail::dns::SecureResolver;
+use danemail::publish::openpgpkey::OpenPgpKeyRecord;
 use danemail::publish::{self, CheckStatus, RecordShape, SmimeaRecord};
 use openssl::x509::X509;
 
@@ -14,6 +16,16 @@ use super::{apply_dns_flags, emit, EXIT_OK, EXIT_PROBLEM};
 
 pub fn record(config: Config, args: RecordArgs) -> anyhow::Result<u8> {
     let address = Address::parse(&args.address)?;
+    if let Some(path) = &args.openpgp {
+        let record = OpenPgpKeyRecord::new(&address, &read_file(path)?, unix_now())
+            .map_err(|why| anyhow::anyhow!("{}: {why}", path.display()))?;
+        let line = match args.format.as_str() {
+            "generic" => record.generic(),
+            _ => record.presentation(),
+        };
+        emit(&format!("{line}\n"))?;
+        return Ok(EXIT_OK);
+    }
     let certificate = certificate_for(&config, &address, args.cert.as_deref())?;
     let shape = RecordShape {
         usage: args.usage,
@@ -32,10 +44,19 @@ pub fn record(config: Config, args: RecordArgs) -> anyhow::Result<u8> {
 pub async fn check(mut config: Config, args: CheckArgs) -> anyhow::Result<u8> {
     apply_dns_flags(&mut config.dns, &args.dns);
     let address = Address::parse(&args.address)?;
-    let certificate = certificate_for(&config, &address, args.cert.as_deref())?;
     let resolver = Arc::new(SecureResolver::new(&config.dns)?);
     let lookup = DaneLookup::new(resolver, config.policy.mode);
-    let report = publish::check(&lookup, &address, &certificate).await;
+    let report = match &args.openpgp {
+        Some(path) => {
+            let key = UsableOpenPgpKey::from_user_file(&read_file(path)?, unix_now())
+                .map_err(|why| anyhow::anyhow!("{}: {why}", path.display()))?;
+            publish::openpgpkey::check(&lookup, &address, &key).await
+        }
+        None => {
+            let certificate = certificate_for(&config, &address, args.cert.as_deref())?;
+            publish::check(&lookup, &address, &certificate).await
+        }
+    };
     if args.json {
         emit(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
     } else {
@@ -71,8 +92,12 @@ fn certificate_for(
     }
 }
 
+fn read_file(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+}
+
 fn read_certificate(path: &std::path::Path) -> anyhow::Result<X509> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let bytes = read_file(path)?;
     X509::from_pem(&bytes)
         .or_else(|_| X509::from_der(&bytes))
         .map_err(|_| anyhow::anyhow!("{}: not a PEM or DER certificate", path.display()))

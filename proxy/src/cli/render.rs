@@ -49,10 +49,21 @@ pub fn lookup_table(reports: &[RecipientReport]) -> String {
         if let Some(pgp) = &json.openpgpkey {
             let _ = writeln!(
                 out,
-                "  OPENPGPKEY  {:<13} {} key(s)",
+                "  OPENPGPKEY  {:<13} {} {} key(s), {} usable",
                 pgp.status.to_string(),
-                pgp.records.len()
+                pgp.name,
+                pgp.records.len(),
+                pgp.records.iter().filter(|r| r.usable).count()
             );
+            for record in &pgp.records {
+                let _ = writeln!(
+                    out,
+                    "    {:<8} {}  {}",
+                    if record.usable { "usable" } else { "unusable" },
+                    record.fingerprint.as_deref().unwrap_or("(no key)"),
+                    record.reason
+                );
+            }
         }
         if let (Some(status), Some(hosts)) = (json.mx_status, &json.mx) {
             let _ = writeln!(

@@ -9,12 +9,19 @@
 //! | secure, no record usable           | plaintext(!)  | refuse   |
 //! | bogus                              | tempfail 4.7.5| tempfail |
 //! | indeterminate                      | tempfail 4.4.3| tempfail |
+//!
+//! OPENPGPKEY (RFC 7929) comes second: a usable SMIMEA certificate means
+//! S/MIME; else a usable OpenPGP key means PGP/MIME; else the table above,
+//! with a bogus or indeterminate OPENPGPKEY answer a temporary failure just
+//! as for SMIMEA. `[policy] prefer = "openpgp"` picks OpenPGP when both are
+//! usable.
 
 use std::fmt;
 
+use super::openpgpkey::{KeyVerdict, UsableOpenPgpKey};
 use super::smimea::UsableCertificate;
-use super::SmimeaFinding;
-use crate::config::PolicyMode;
+use super::{RrsetFinding, SmimeaFinding};
+use crate::config::{PolicyMode, Prefer};
 use crate::dns::Security;
 
 /// What happens to one recipient.
@@ -28,8 +35,10 @@ pub struct Decision {
 
 #[derive(Debug, Clone)]
 pub enum Action {
-    /// Encrypt to every one of these certificates (at least one).
+    /// Encrypt as S/MIME to every one of these certificates (at least one).
     Encrypt(Vec<UsableCertificate>),
+    /// Encrypt as PGP/MIME to every one of these OpenPGP keys (at least one).
+    EncryptOpenPgp(Vec<UsableOpenPgpKey>),
     /// Send as the client wrote it.
     Plaintext,
     /// Permanent refusal (5.7.1): policy requires encryption and none is possible.
@@ -51,10 +60,26 @@ impl Action {
     /// The name used in JSON and logs.
     pub fn name(&self) -> &'static str {
         match self {
-            Self::Encrypt(_) => "encrypt",
+            Self::Encrypt(_) | Self::EncryptOpenPgp(_) => "encrypt",
             Self::Plaintext => "plaintext",
             Self::Refuse => "refuse",
             Self::Tempfail(_) => "tempfail",
+        }
+    }
+}
+
+impl Action {
+    /// Whether the recipient gets an encrypted copy (either standard).
+    pub fn encrypts(&self) -> bool {
+        matches!(self, Self::Encrypt(_) | Self::EncryptOpenPgp(_))
+    }
+
+    /// The standard a copy is encrypted with: `smime`, `openpgp`, or none.
+    pub fn standard(&self) -> Option<&'static str> {
+        match self {
+            Self::Encrypt(_) => Some("smime"),
+            Self::EncryptOpenPgp(_) => Some("openpgp"),
+            _ => None,
         }
     }
 }
@@ -66,8 +91,99 @@ impl fmt::Display for Action {
 }
 
 impl Decision {
-    /// Applies the trust table to an SMIMEA finding for `address`.
-    pub fn decide(address: &str, finding: &SmimeaFinding, policy: PolicyMode) -> Self {
+    /// Applies the trust table to what was found for `address`: SMIMEA, and
+    /// OPENPGPKEY when it was looked up (`None`: not needed, because SMIMEA
+    /// gave a usable certificate and S/MIME is preferred).
+    pub fn decide(
+        address: &str,
+        smimea: &SmimeaFinding,
+        openpgp: Option<&RrsetFinding<KeyVerdict>>,
+        policy: PolicyMode,
+        prefer: Prefer,
+    ) -> Self {
+        let smime = Self::decide_smimea(address, smimea, policy);
+        let Some(openpgp) = openpgp else {
+            return smime;
+        };
+        let usable: Vec<UsableOpenPgpKey> = openpgp
+            .records
+            .iter()
+            .filter_map(|r| r.usable.as_ref().ok().cloned())
+            .collect();
+        let name = openpgp.name.to_ascii();
+        match (&smime.action, openpgp.security) {
+            (Action::Encrypt(_), _) if prefer == Prefer::Smime || usable.is_empty() => smime,
+            (_, Security::Secure) if !usable.is_empty() => {
+                let why = match &smime.action {
+                    Action::Encrypt(_) => {
+                        "; it also publishes SMIMEA, and [policy] prefer = \"openpgp\"".to_owned()
+                    }
+                    Action::Tempfail(_) => format!(" (SMIMEA: {})", smime.reason),
+                    _ => String::new(),
+                };
+                Self {
+                    reason: format!(
+                        "{address} publishes {} usable OpenPGP key{} in DNSSEC-validated OPENPGPKEY ({}): encrypted as PGP/MIME{why}",
+                        usable.len(),
+                        if usable.len() == 1 { "" } else { "s" },
+                        usable
+                            .iter()
+                            .map(|k| format!("{} {}", k.algorithm(), k.fingerprint()))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    ),
+                    action: Action::EncryptOpenPgp(usable),
+                }
+            }
+            // A failed SMIMEA lookup stays the answer; a bogus OPENPGPKEY
+            // outranks an indeterminate SMIMEA (4.7.5 says more than 4.4.3).
+            (Action::Tempfail(TempfailCause::Bogus), _) => smime,
+            (_, Security::Bogus) => Self {
+                action: Action::Tempfail(TempfailCause::Bogus),
+                reason: format!(
+                    "DNSSEC validation failed for {name} (OPENPGPKEY): {}; possible attack; not sending in the clear",
+                    openpgp.failure.as_deref().unwrap_or("bogus answer")
+                ),
+            },
+            (Action::Tempfail(_), _) => smime,
+            (_, Security::Indeterminate) => Self {
+                action: Action::Tempfail(TempfailCause::Indeterminate),
+                reason: format!(
+                    "the DNSSEC status of {name} (OPENPGPKEY) could not be determined: {}; not sending in the clear",
+                    openpgp.failure.as_deref().unwrap_or("no answer")
+                ),
+            },
+            (Action::Plaintext | Action::Refuse, Security::Secure) if !openpgp.records.is_empty() => {
+                let why: Vec<&str> = openpgp
+                    .records
+                    .iter()
+                    .filter_map(|r| r.usable.as_ref().err().map(String::as_str))
+                    .collect();
+                Self {
+                    action: smime.action,
+                    reason: format!(
+                        "{}; it publishes OPENPGPKEY but no key is usable: {}",
+                        smime.reason,
+                        why.join("; ")
+                    ),
+                }
+            }
+            (_, Security::Insecure) => Self {
+                action: smime.action,
+                reason: format!(
+                    "{}; its OPENPGPKEY answer is insecure (not DNSSEC-signed), so it cannot be trusted",
+                    smime.reason
+                ),
+            },
+            _ => Self {
+                action: smime.action,
+                reason: format!("{}; no OPENPGPKEY either (absence proven by DNSSEC)", smime.reason),
+            },
+        }
+    }
+
+    /// The trust table for the SMIMEA finding alone.
+    fn decide_smimea(address: &str, finding: &SmimeaFinding, policy: PolicyMode) -> Self {
         let name = finding.name.to_ascii();
         let no_encryption = |why: String| match policy {
             PolicyMode::Opportunistic => Self {
@@ -118,7 +234,7 @@ impl Decision {
                     ))
                 } else {
                     let reason = format!(
-                        "{address} publishes {} usable certificate{} in DNSSEC-validated SMIMEA{}",
+                        "{address} publishes {} usable certificate{} in DNSSEC-validated SMIMEA{}: encrypted as S/MIME",
                         usable.len(),
                         if usable.len() == 1 { "" } else { "s" },
                         if finding.form.is_legacy() {

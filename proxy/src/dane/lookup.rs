@@ -1,17 +1,18 @@
 //! The lookup engine: for one address, the SMIMEA, OPENPGPKEY, MX and TLSA
 //! records that validated DNS holds, each with its own security state.
 
+use crate::civil::unix_now;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use hickory_resolver::proto::rr::{Name, RData, RecordType};
 use tokio::task::JoinSet;
 
 use super::address::{Address, NameForm};
 use super::decision::Decision;
+use super::openpgpkey::{self, KeyVerdict};
 use super::recent::RecentAddresses;
 use super::smimea::{self, RecordVerdict};
-use crate::config::PolicyMode;
+use crate::config::{PolicyMode, Prefer};
 use crate::dns::{DnsAnswer, SecureResolver, Security};
 
 /// What the SMIMEA lookup for one address found.
@@ -35,13 +36,6 @@ pub struct RrsetFinding<T> {
     pub security: Security,
     pub failure: Option<String>,
     pub records: Vec<T>,
-}
-
-/// One OPENPGPKEY record (RFC 7929): only its fingerprint is reported.
-#[derive(Debug, Clone)]
-pub struct OpenPgpKey {
-    pub key_sha256: String,
-    pub size: usize,
 }
 
 /// One MX host of the recipient's domain with its TLSA records.
@@ -70,7 +64,7 @@ pub struct RecipientReport {
     pub decision: Decision,
     pub smimea: SmimeaFinding,
     /// `None` when the scope was [`Scope::SmimeaOnly`].
-    pub openpgpkey: Option<RrsetFinding<OpenPgpKey>>,
+    pub openpgpkey: Option<RrsetFinding<KeyVerdict>>,
     /// `None` when the scope was [`Scope::SmimeaOnly`].
     pub mx: Option<RrsetFinding<MxHost>>,
 }
@@ -80,7 +74,8 @@ pub struct RecipientReport {
 pub enum Scope {
     /// SMIMEA, OPENPGPKEY, MX and TLSA.
     Everything,
-    /// SMIMEA only: all the decision needs (what the proxy does per RCPT).
+    /// What the decision needs (what the proxy does per RCPT): SMIMEA, and
+    /// OPENPGPKEY unless a usable SMIMEA certificate settles it.
     SmimeaOnly,
 }
 
@@ -89,6 +84,7 @@ pub enum Scope {
 pub struct DaneLookup {
     resolver: Arc<SecureResolver>,
     policy: PolicyMode,
+    prefer: Prefer,
     recent: Arc<RecentAddresses>,
 }
 
@@ -97,8 +93,15 @@ impl DaneLookup {
         Self {
             resolver,
             policy,
+            prefer: Prefer::default(),
             recent: Arc::new(RecentAddresses::default()),
         }
+    }
+
+    /// Which standard encrypts when both are usable (`[policy] prefer`).
+    pub fn with_preference(mut self, prefer: Prefer) -> Self {
+        self.prefer = prefer;
+        self
     }
 
     pub fn resolver(&self) -> &SecureResolver {
@@ -110,14 +113,34 @@ impl DaneLookup {
         &self.recent
     }
 
-    /// The decision alone: what the SMTP proxy needs at RCPT time.
+    /// The decision alone: what the SMTP proxy needs at RCPT time. SMIMEA
+    /// first; OPENPGPKEY only when SMIMEA does not settle it.
     pub async fn decide(&self, address: &Address) -> (Decision, SmimeaFinding) {
-        let finding = self.smimea(address).await;
-        let decision = Decision::decide(&address.original, &finding, self.policy);
+        let smimea = self.smimea(address).await;
+        let openpgp = if self.needs_openpgpkey(&smimea) {
+            Some(self.openpgpkey(address).await)
+        } else {
+            None
+        };
+        let decision = Decision::decide(
+            &address.original,
+            &smimea,
+            openpgp.as_ref(),
+            self.policy,
+            self.prefer,
+        );
         if matches!(decision.action, super::decision::Action::Encrypt(_)) {
             self.recent.record(address);
         }
-        (decision, finding)
+        (decision, smimea)
+    }
+
+    /// Whether OPENPGPKEY can change the decision: unless SMIMEA gave a
+    /// usable certificate and S/MIME is preferred.
+    fn needs_openpgpkey(&self, smimea: &SmimeaFinding) -> bool {
+        let usable =
+            smimea.security == Security::Secure && smimea.records.iter().any(|r| r.usable.is_ok());
+        !usable || self.prefer == Prefer::OpenPgp
     }
 
     /// The report for `scope`; the lookups run concurrently.
@@ -131,11 +154,25 @@ impl DaneLookup {
                 );
                 (smimea, Some(openpgpkey), Some(mx))
             }
-            Scope::SmimeaOnly => (self.smimea(address).await, None, None),
+            Scope::SmimeaOnly => {
+                let smimea = self.smimea(address).await;
+                let openpgp = if self.needs_openpgpkey(&smimea) {
+                    Some(self.openpgpkey(address).await)
+                } else {
+                    None
+                };
+                (smimea, openpgp, None)
+            }
         };
         RecipientReport {
             address: address.original.clone(),
-            decision: Decision::decide(&address.original, &smimea, self.policy),
+            decision: Decision::decide(
+                &address.original,
+                &smimea,
+                openpgpkey.as_ref(),
+                self.policy,
+                self.prefer,
+            ),
             smimea,
             openpgpkey,
             mx,
@@ -194,8 +231,12 @@ impl DaneLookup {
         }
     }
 
-    /// RFC 7929 lookup: as written, then lowercased after a proven absence.
-    async fn openpgpkey(&self, address: &Address) -> RrsetFinding<OpenPgpKey> {
+    /// RFC 7929 lookup: as written, then lowercased after a proven absence
+    /// (§5: the local part is hashed as written; clients fall back to the
+    /// lowercased form, as GnuPG publishes it). Like SMIMEA, any answer
+    /// other than a proven absence ends the search. Each record is judged
+    /// for `address`; only a Secure answer may be used (RFC 7929 §7).
+    pub async fn openpgpkey(&self, address: &Address) -> RrsetFinding<KeyVerdict> {
         let names = address.openpgpkey_names();
         let mut last = None;
         for (_, name) in names {
@@ -207,11 +248,19 @@ impl DaneLookup {
             }
         }
         let (name, answer) = last.expect("at least one OPENPGPKEY name");
+        let now = unix_now();
+        let secure = matches!(answer, DnsAnswer::Secure(_));
         finding(name, &answer, |rdata| match rdata {
-            RData::OPENPGPKEY(key) => Some(OpenPgpKey {
-                key_sha256: hex::encode(openssl::sha::sha256(&key.public_key)),
-                size: key.public_key.len(),
-            }),
+            RData::OPENPGPKEY(key) => {
+                let mut verdict = openpgpkey::evaluate(&key.public_key, address, now);
+                if !secure {
+                    verdict.usable = Err(format!(
+                        "not DNSSEC-validated ({}): never used for encryption",
+                        answer.security()
+                    ));
+                }
+                Some(verdict)
+            }
             _ => None,
         })
     }
@@ -322,10 +371,4 @@ fn finding<T>(
         failure: answer.failure().map(str::to_owned),
         records: answer.records().iter().filter_map(pick).collect(),
     }
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }

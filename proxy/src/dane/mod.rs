@@ -2,11 +2,12 @@
 //! and what to do about it (DESIGN.md's trust table).
 //!
 //! Data flow: [`Address`] → owner names → [`crate::dns`] answers →
-//! [`smimea::evaluate`] per record → [`Decision`].
+//! [`smimea::evaluate`] / [`openpgpkey::evaluate`] per record → [`Decision`].
 
 mod address;
 mod decision;
 mod lookup;
+pub mod openpgpkey;
 mod recent;
 pub mod report;
 pub mod smimea;
@@ -14,7 +15,8 @@ pub mod smimea;
 pub use address::{Address, AddressError, NameForm};
 pub use decision::{Action, Decision, TempfailCause};
 pub use lookup::{
-    DaneLookup, MxHost, OpenPgpKey, RecipientReport, RrsetFinding, Scope, SmimeaFinding, TlsaRecord,
+    DaneLookup, MxHost, RecipientReport, RrsetFinding, Scope, SmimeaFinding, TlsaRecord,
 };
+pub use openpgpkey::{KeyVerdict, UsableOpenPgpKey};
 pub use recent::RecentAddresses;
 pub use smimea::{KeyKind, UsableCertificate};

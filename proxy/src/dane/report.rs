@@ -4,7 +4,8 @@
 use serde::Serialize;
 
 use super::address::NameForm;
-use super::lookup::{MxHost, OpenPgpKey, RecipientReport, RrsetFinding, TlsaRecord};
+use super::lookup::{MxHost, RecipientReport, RrsetFinding, TlsaRecord};
+use super::openpgpkey::KeyVerdict;
 use super::smimea::RecordVerdict;
 use crate::dns::Security;
 
@@ -12,9 +13,12 @@ use crate::dns::Security;
 pub struct ReportJson {
     pub address: String,
     pub decision: &'static str,
+    /// `smime` or `openpgp` when the decision is `encrypt`, else `null`.
+    pub standard: Option<&'static str>,
     pub reason: String,
     pub smimea: SmimeaJson,
-    /// `null` with `--smimea-only`.
+    /// `null` with `--smimea-only` when a usable SMIMEA certificate
+    /// settled the decision.
     pub openpgpkey: Option<RrsetJson<OpenPgpKeyJson>>,
     /// Security of the MX RRset itself (the hosts below share it);
     /// `null` with `--smimea-only`.
@@ -55,6 +59,10 @@ pub struct RrsetJson<T> {
 pub struct OpenPgpKeyJson {
     pub key_sha256: String,
     pub size: usize,
+    pub usable: bool,
+    pub reason: String,
+    /// The primary key's fingerprint (uppercase hex) when the record parses.
+    pub fingerprint: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -80,6 +88,7 @@ impl From<&RecipientReport> for ReportJson {
         Self {
             address: report.address.clone(),
             decision: report.decision.action.name(),
+            standard: report.decision.action.standard(),
             reason: report.decision.reason.clone(),
             smimea: SmimeaJson {
                 name: report.smimea.name.to_ascii(),
@@ -94,9 +103,18 @@ impl From<&RecipientReport> for ReportJson {
                     .collect(),
             },
             openpgpkey: report.openpgpkey.as_ref().map(|finding| {
-                rrset(finding, |key: &OpenPgpKey| OpenPgpKeyJson {
+                rrset(finding, |key: &KeyVerdict| OpenPgpKeyJson {
                     key_sha256: key.key_sha256.clone(),
                     size: key.size,
+                    usable: key.usable.is_ok(),
+                    reason: match &key.usable {
+                        Ok(usable) => format!(
+                            "usable for encryption ({} encryption key)",
+                            usable.algorithm()
+                        ),
+                        Err(why) => why.clone(),
+                    },
+                    fingerprint: key.fingerprint.clone(),
                 })
             }),
             mx_status: report.mx.as_ref().map(|mx| mx.security),

@@ -13,6 +13,33 @@ pub use message::{
     FileError, Message, MimeError, Protection, MAX_HEADER_FIELD, MAX_HEADER_SECTION,
 };
 
+/// The inner MIME entity of an encrypted copy (S/MIME, RFC 8551 §3.1;
+/// PGP/MIME, RFC 3156 §4): the `Content-*` fields, the empty line, the
+/// untouched body. This is what a recipient's client decrypts.
+pub fn inner_entity(message: &Message) -> impl Read + '_ {
+    let mut head: Vec<u8> = message
+        .fields()
+        .filter(|(name, _)| Message::is_content_field(name))
+        .flat_map(|(_, whole)| whole.iter().copied())
+        .collect();
+    head.extend_from_slice(b"\r\n");
+    io::Cursor::new(head).chain(message.body().reader())
+}
+
+/// The header fields an encrypted copy keeps outside, byte for byte: all
+/// but `Content-*`, `MIME-Version` (the copy writes its own) and `Bcc`.
+pub fn write_outer_fields(message: &Message, out: &mut dyn Write) -> io::Result<()> {
+    for (name, whole) in message.fields() {
+        if !(Message::is_content_field(name)
+            || name.eq_ignore_ascii_case(b"MIME-Version")
+            || name.eq_ignore_ascii_case(b"Bcc"))
+        {
+            out.write_all(whole)?;
+        }
+    }
+    Ok(())
+}
+
 /// Copies `reader` to `writer`, turning bare LF line ends into CRLF
 /// (RFC 5322 §2.1; S/MIME's canonical form, RFC 8551 §3.1.1). Messages
 /// from SMTP already use CRLF; files from disk often use LF. Streams:

@@ -13,9 +13,10 @@ use super::spool::{
     CopyEntry, Entry, Incoming, Received, ReceivedRecipient, RecipientState, Spool, SpoolError,
     Status,
 };
-use crate::dane::{Action, Decision, UsableCertificate};
+use crate::dane::{Action, Decision, UsableCertificate, UsableOpenPgpKey};
 use crate::mime::{FileError, Message};
-use crate::plan::{CopyBody, Plan};
+use crate::pgpmime::PgpMimeError;
+use crate::plan::{CopyError, Plan, Senders};
 use crate::smime::{EncryptOptions, SmimeError};
 
 /// The file in an incoming entry that DATA is written to.
@@ -28,6 +29,8 @@ pub enum IntakeError {
     Mime(#[from] FileError),
     #[error("cannot encrypt: {0}")]
     Smime(#[from] SmimeError),
+    #[error("cannot encrypt: {0}")]
+    OpenPgp(#[from] PgpMimeError),
     #[error(transparent)]
     Spool(#[from] SpoolError),
     #[error("writing the outbox: {0}")]
@@ -46,7 +49,18 @@ impl IntakeError {
             Self::Mime(FileError::Io(_)) => false,
             Self::Smime(SmimeError::Io(_) | SmimeError::Stream(StreamError::Io(_))) => false,
             Self::Smime(_) => true,
+            Self::OpenPgp(PgpMimeError::Io(_)) => false,
+            Self::OpenPgp(_) => true,
             Self::Spool(_) | Self::Io(_) => false,
+        }
+    }
+}
+
+impl From<CopyError> for IntakeError {
+    fn from(error: CopyError) -> Self {
+        match error {
+            CopyError::Smime(e) => Self::Smime(e),
+            CopyError::OpenPgp(e) => Self::OpenPgp(e),
         }
     }
 }
@@ -64,6 +78,8 @@ pub struct Receipt {
 pub struct Intake {
     spool: Arc<Spool>,
     sender_certificate: Option<UsableCertificate>,
+    /// The user's own OpenPGP key (`[openpgp] sender_key`).
+    sender_openpgp: Option<UsableOpenPgpKey>,
     /// Where the user's own certificates are, for a sender without a
     /// configured certificate (`keys generate` / `keys import`).
     key_store: Option<std::path::PathBuf>,
@@ -79,9 +95,16 @@ impl Intake {
         Self {
             spool,
             sender_certificate,
+            sender_openpgp: None,
             key_store: None,
             options,
         }
+    }
+
+    /// Adds the user's own OpenPGP key to every PGP/MIME copy.
+    pub fn with_openpgp_sender(mut self, key: Option<UsableOpenPgpKey>) -> Self {
+        self.sender_openpgp = key;
+        self
     }
 
     /// Uses the key store under `storage` for senders' own certificates.
@@ -146,6 +169,13 @@ impl Intake {
                             .collect(),
                         _ => Vec::new(),
                     },
+                    openpgp_keys: match &decision.action {
+                        Action::EncryptOpenPgp(keys) => keys
+                            .iter()
+                            .map(|k| base64::engine::general_purpose::STANDARD.encode(k.to_bytes()))
+                            .collect(),
+                        _ => Vec::new(),
+                    },
                 })
                 .collect(),
         };
@@ -168,7 +198,14 @@ impl Intake {
         let message = Message::from_file_prefix(file, len)?;
         let incoming = self.spool.incoming_for(id)?;
         let sender = self.sender_certificate(&record.from);
-        let plan = Plan::new(&message, recipients, sender.as_ref());
+        let plan = Plan::new(
+            &message,
+            recipients,
+            Senders {
+                certificate: sender.as_ref(),
+                openpgp: self.sender_openpgp.as_ref(),
+            },
+        );
         let mut copies = Vec::with_capacity(plan.copies.len());
         for (index, copy) in plan.copies.iter().enumerate() {
             let file = format!("{}.eml", index + 1);
@@ -179,14 +216,14 @@ impl Intake {
             copies.push(copy_entry(file, copy));
         }
         for refused in &plan.refused {
-            tracing::error!(%id, recipient = %refused.recipient, "certificate unreadable after acceptance; not sent");
+            tracing::error!(%id, recipient = %refused.recipient, "certificate or key unreadable after acceptance; not sent");
             copies.push(CopyEntry {
                 file: String::new(),
                 kind: "refused".into(),
                 recipients: vec![RecipientState {
                     address: refused.recipient.clone(),
                     status: Status::Bounced,
-                    detail: Some("5.7.0 the recipient's certificate could not be used; not sent in the clear".into()),
+                    detail: Some("5.7.0 the recipient's certificate or key could not be used; not sent in the clear".into()),
                 }],
             });
         }
@@ -211,12 +248,7 @@ impl Intake {
 fn copy_entry(file: String, copy: &crate::plan::Copy) -> CopyEntry {
     CopyEntry {
         file,
-        kind: match copy.body {
-            CopyBody::Encrypted(_) => "encrypted",
-            CopyBody::Plaintext => "plaintext",
-            CopyBody::PassThrough => "pass-through",
-        }
-        .into(),
+        kind: copy.body.kind().into(),
         recipients: copy
             .recipients
             .iter()
@@ -242,14 +274,26 @@ pub fn decisions(record: &Received) -> Vec<(String, Decision)> {
                 .filter_map(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
                 .filter_map(|der| UsableCertificate::from_spooled_der(&der).ok())
                 .collect();
-            let action = if r.certificates.is_empty() {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            let keys: Vec<UsableOpenPgpKey> = r
+                .openpgp_keys
+                .iter()
+                .filter_map(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
+                .filter_map(|bytes| UsableOpenPgpKey::from_spooled(&bytes, now).ok())
+                .collect();
+            let action = if r.certificates.is_empty() && r.openpgp_keys.is_empty() {
                 Action::Plaintext
-            } else if certificates.is_empty() {
-                // Never downgrade: a recipient accepted for encryption
-                // whose certificates cannot be read back is refused.
-                Action::Refuse
-            } else {
+            } else if !certificates.is_empty() {
                 Action::Encrypt(certificates)
+            } else if !keys.is_empty() {
+                Action::EncryptOpenPgp(keys)
+            } else {
+                // Never downgrade: a recipient accepted for encryption
+                // whose certificates or keys cannot be read back (or have
+                // expired since) is refused.
+                Action::Refuse
             };
             let decision = Decision {
                 action,

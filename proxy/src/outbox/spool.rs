@@ -35,8 +35,12 @@ pub struct Received {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReceivedRecipient {
     pub address: String,
-    /// DER certificates (base64) to encrypt to; empty: send as written.
+    /// DER certificates (base64) to encrypt to as S/MIME.
     pub certificates: Vec<String>,
+    /// OpenPGP transferable public keys (base64 of the binary key) to
+    /// encrypt to as PGP/MIME. Both empty: send as written.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub openpgp_keys: Vec<String>,
 }
 
 /// The last line of a `.received` file: where the record starts, its
@@ -681,6 +685,7 @@ mod tests {
             recipients: vec![ReceivedRecipient {
                 address: "a@x.test".into(),
                 certificates: vec!["AAAA".into()],
+                openpgp_keys: Vec::new(),
             }],
         };
         spool.commit_received(incoming, "message", &record).unwrap();

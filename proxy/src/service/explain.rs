@@ -6,25 +6,34 @@
 use openssl::x509::X509;
 
 use super::view::{Detail, LookupView, SelfCheckView, Step, StepItem};
-use crate::dane::{RecipientReport, RrsetFinding};
+use crate::dane::{Action, KeyVerdict, RecipientReport, RrsetFinding, TempfailCause};
 use crate::dns::Security;
 
 /// The headline for a looked-up address.
 pub fn headline(report: &RecipientReport) -> String {
     let smimea = &report.smimea;
-    match report.decision.action.name() {
-        "encrypt" => "Will be encrypted".into(),
-        "tempfail" if smimea.security == Security::Bogus => {
+    match &report.decision.action {
+        Action::Encrypt(_) => "Will be encrypted (S/MIME)".into(),
+        Action::EncryptOpenPgp(_) => "Will be encrypted (OpenPGP)".into(),
+        Action::Tempfail(TempfailCause::Bogus) => {
             "Held — DNSSEC validation failed, possible attack".into()
         }
-        "tempfail" => "Held — DNS gave no answer; not sent in the clear".into(),
-        decision => {
+        Action::Tempfail(TempfailCause::Indeterminate) => {
+            "Held — DNS gave no answer; not sent in the clear".into()
+        }
+        action => {
+            let keys = report
+                .openpgpkey
+                .as_ref()
+                .filter(|pgp| pgp.security == Security::Secure)
+                .map_or(0, |pgp| pgp.records.len());
             let why = match smimea.security {
                 Security::Insecure => "the domain's DNS is not signed",
-                _ if smimea.records.is_empty() => "no certificate published",
+                _ if smimea.records.is_empty() && keys == 0 => "no certificate published",
+                _ if smimea.records.is_empty() => "an OpenPGP key is published but cannot be used",
                 _ => "a certificate is published but cannot be used",
             };
-            if decision == "refuse" {
+            if matches!(action, Action::Refuse) {
                 format!("Refused — {why}, and your policy requires encryption")
             } else {
                 format!("Sent as written — {why}")
@@ -48,7 +57,7 @@ pub fn headline_for_decision(decision: &str, _reason: &str) -> String {
 /// What happened to one recipient of a message, in words.
 pub fn outcome_words(decision: &str, state: &str) -> String {
     let how = match decision {
-        "encrypt" => "encrypted to the published certificate",
+        "encrypt" => "encrypted to the published certificate or key",
         "plaintext" => "as written (not encrypted)",
         _ => "",
     };
@@ -262,33 +271,80 @@ fn decision_step(report: &RecipientReport) -> Step {
         verdict: verdict.into(),
         state: state.into(),
         explanation: report.decision.reason.clone(),
-        details: vec![detail("Decision", report.decision.action.name().into())],
+        details: {
+            let mut details = vec![detail("Decision", report.decision.action.name().into())];
+            if let Some(standard) = report.decision.action.standard() {
+                details.push(detail(
+                    "Standard",
+                    if standard == "smime" {
+                        "S/MIME"
+                    } else {
+                        "OpenPGP (PGP/MIME)"
+                    }
+                    .into(),
+                ));
+            }
+            details
+        },
         items: Vec::new(),
     }
 }
 
-fn openpgpkey_step(finding: &RrsetFinding<crate::dane::OpenPgpKey>) -> Step {
+fn openpgpkey_step(finding: &RrsetFinding<KeyVerdict>) -> Step {
     let (verdict, state, explanation) = rrset_words(finding, "OpenPGP key");
+    let items: Vec<StepItem> = finding
+        .records
+        .iter()
+        .enumerate()
+        .map(|(index, key)| {
+            let mut details = Vec::new();
+            if let Some(fingerprint) = &key.fingerprint {
+                details.push(detail("Fingerprint", fingerprint.clone()));
+            }
+            details.push(detail("Size", format!("{} bytes", key.size)));
+            details.push(detail("Record SHA-256", key.key_sha256.clone()));
+            let (verdict, state, explanation) = match &key.usable {
+                Ok(usable) => {
+                    details.push(detail("Encryption key", usable.algorithm().into()));
+                    (
+                        "Usable",
+                        "good",
+                        "Mail to this address can be encrypted to this OpenPGP key (PGP/MIME) when no S/MIME certificate is used.".to_owned(),
+                    )
+                }
+                Err(why) => ("Unusable", "bad", format!("Not used: {why}.")),
+            };
+            StepItem {
+                title: format!("Key {}", index + 1),
+                verdict: verdict.into(),
+                state: state.into(),
+                explanation,
+                details,
+            }
+        })
+        .collect();
+    let usable = items.iter().filter(|i| i.verdict == "Usable").count();
+    let (verdict, state, explanation) = match finding.security {
+        Security::Secure if !finding.records.is_empty() && usable > 0 => (
+            format!("{usable} usable"),
+            "good".to_owned(),
+            "At least one published OpenPGP key can be used for encryption.".to_owned(),
+        ),
+        Security::Secure if !finding.records.is_empty() => (
+            "Published, none usable".into(),
+            "bad".into(),
+            "OpenPGP keys are published but none can be used (see each key).".into(),
+        ),
+        _ => (verdict, state, explanation),
+    };
     Step {
         key: "openpgpkey".into(),
         title: "OpenPGP key (OPENPGPKEY)".into(),
         verdict,
         state,
-        explanation: format!(
-            "{explanation} DANE Mail encrypts with S/MIME only; this is shown for information."
-        ),
+        explanation,
         details: rrset_details(finding),
-        items: finding
-            .records
-            .iter()
-            .map(|key| StepItem {
-                title: "Key".into(),
-                verdict: "Published".into(),
-                state: "neutral".into(),
-                explanation: format!("{} bytes", key.size),
-                details: vec![detail("SHA-256", key.key_sha256.clone())],
-            })
-            .collect(),
+        items,
     }
 }
 

@@ -15,7 +15,7 @@ use super::port;
 use super::view::ListenerStatus;
 use crate::config::Config;
 use crate::credentials::{self, CredentialError, LocalPassword};
-use crate::dane::{DaneLookup, UsableCertificate};
+use crate::dane::{DaneLookup, UsableCertificate, UsableOpenPgpKey};
 use crate::dns::{doctor, SecureResolver, SetupError};
 use crate::events::{Event, Events};
 use crate::outbox::{Intake, Outbox, Spool, SpoolError};
@@ -128,7 +128,8 @@ impl Running {
     ) -> Result<Self, ServiceError> {
         let storage = storage_dir(config)?;
         let resolver = Arc::new(SecureResolver::new(&config.dns)?);
-        let lookup = DaneLookup::new(resolver.clone(), config.policy.mode);
+        let lookup = DaneLookup::new(resolver.clone(), config.policy.mode)
+            .with_preference(config.policy.prefer);
         let spool = Arc::new(Spool::open(&storage.join("outbox"))?);
         let intake = Arc::new(
             Intake::new(
@@ -139,7 +140,8 @@ impl Running {
                     rsa_oaep: config.smime.rsa_oaep,
                 },
             )
-            .with_key_store(&storage),
+            .with_key_store(&storage)
+            .with_openpgp_sender(sender_openpgp_key(config)?),
         );
         // Keyring calls block (D-Bus round trips): off the async runtime.
         let (smtp_config, upstream_config, inbound_config, dir) = (
@@ -333,6 +335,22 @@ fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn sender_openpgp_key(config: &Config) -> Result<Option<UsableOpenPgpKey>, ServiceError> {
+    let Some(path) = &config.openpgp.sender_key else {
+        return Ok(None);
+    };
+    let bytes = std::fs::read(path)
+        .map_err(|e| ServiceError::SenderCertificate(format!("{}: {e}", path.display())))?;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    UsableOpenPgpKey::from_user_file(&bytes, now)
+        .map(Some)
+        .map_err(|e| {
+            ServiceError::SenderCertificate(format!("[openpgp] sender_key {}: {e}", path.display()))
+        })
 }
 
 fn sender_certificate(config: &Config) -> Result<Option<UsableCertificate>, ServiceError> {

@@ -4,14 +4,14 @@
 //! with CRLF line ends. The inner entity is the original `Content-*` fields,
 //! the empty line, and the untouched body.
 
-use std::io::{Read, Write};
+use std::io::Write;
 
 use base64::Engine;
 use openssl::symm::Cipher;
 use openssl::x509::X509Ref;
 
 use super::ffi::{encrypt_streaming, RsaPadding, StreamError};
-use crate::mime::Message;
+use crate::mime::{inner_entity, write_outer_fields, Message};
 
 /// The symmetric content cipher.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
@@ -44,18 +44,6 @@ pub enum SmimeError {
     Io(#[from] std::io::Error),
 }
 
-/// The inner MIME entity: the `Content-*` fields, the empty line, the
-/// untouched body. This is what a recipient's client decrypts.
-pub fn inner_entity(message: &Message) -> impl Read + '_ {
-    let mut head: Vec<u8> = message
-        .fields()
-        .filter(|(name, _)| Message::is_content_field(name))
-        .flat_map(|(_, whole)| whole.iter().copied())
-        .collect();
-    head.extend_from_slice(b"\r\n");
-    std::io::Cursor::new(head).chain(message.body().reader())
-}
-
 /// Writes `message` encrypted to `recipients` as a complete S/MIME message.
 pub fn write_encrypted(
     message: &Message,
@@ -66,14 +54,7 @@ pub fn write_encrypted(
     if recipients.is_empty() {
         return Err(SmimeError::NoRecipients);
     }
-    for (name, whole) in message.fields() {
-        if !(Message::is_content_field(name)
-            || name.eq_ignore_ascii_case(b"MIME-Version")
-            || name.eq_ignore_ascii_case(b"Bcc"))
-        {
-            out.write_all(whole)?;
-        }
-    }
+    write_outer_fields(message, out)?;
     let smime_type = match options.cipher {
         ContentCipher::Aes256Cbc => "enveloped-data",
         ContentCipher::Aes256Gcm => "authEnveloped-data",

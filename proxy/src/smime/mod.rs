@@ -4,5 +4,5 @@
 mod envelope;
 mod ffi;
 
-pub use envelope::{inner_entity, write_encrypted, ContentCipher, EncryptOptions, SmimeError};
+pub use envelope::{write_encrypted, ContentCipher, EncryptOptions, SmimeError};
 pub use ffi::{certs_only, StreamError};

@@ -70,9 +70,16 @@ impl Reply {
     /// The reply to a RCPT whose DANE decision is known.
     pub fn for_decision(recipient: &str, decision: &Decision) -> Self {
         match &decision.action {
-            Action::Encrypt(_) => {
-                Self::new(250, "2.1.5", format!("<{recipient}> OK, will be encrypted"))
-            }
+            Action::Encrypt(_) => Self::new(
+                250,
+                "2.1.5",
+                format!("<{recipient}> OK, will be encrypted (S/MIME)"),
+            ),
+            Action::EncryptOpenPgp(_) => Self::new(
+                250,
+                "2.1.5",
+                format!("<{recipient}> OK, will be encrypted (OpenPGP)"),
+            ),
             Action::Plaintext => {
                 Self::new(250, "2.1.5", format!("<{recipient}> OK, sent as written"))
             }

@@ -242,7 +242,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                         reason = %decision.reason,
                         "recipient"
                     );
-                    if !matches!(decision.action, Action::Encrypt(_) | Action::Plaintext) {
+                    if !(decision.action.encrypts() || matches!(decision.action, Action::Plaintext))
+                    {
                         let _ = context
                             .events
                             .send(Event::Held(decided(&address.original, &decision)));
@@ -374,7 +375,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                         %id,
                         from = %envelope.from,
                         %recipient,
-                        encrypted = matches!(decision.action, Action::Encrypt(_)),
+                        encrypted = decision.action.standard().unwrap_or("no"),
                         "queued"
                     );
                 }

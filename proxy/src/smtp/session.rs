@@ -364,7 +364,8 @@ impl Session {
     pub fn recipient_decided(&mut self, address: &Address, decision: Decision) -> Reply {
         let reply = Reply::for_decision(&address.original, &decision);
         if let Transaction::Open { recipients, .. } = &mut self.transaction {
-            let accepted = matches!(decision.action, Action::Encrypt(_) | Action::Plaintext);
+            let accepted =
+                decision.action.encrypts() || matches!(decision.action, Action::Plaintext);
             let duplicate = recipients
                 .iter()
                 .any(|(r, _)| r.eq_ignore_ascii_case(&address.original));

@@ -2,6 +2,9 @@
 //! presentation form and the RFC 3597 generic form for DNS servers without
 //! SMIMEA), and a self-check that says loudly when DNS and the local
 //! certificate disagree (seeds 001/002: operators forget to update DNS).
+//! The same for an OpenPGP key and its OPENPGPKEY record: [`openpgpkey`].
+
+pub mod openpgpkey;
 
 use std::fmt;
 
