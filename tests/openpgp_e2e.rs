@@ -169,9 +169,20 @@ fn sq_decrypt(armored: &str, secret_key: &Path) -> Result<Vec<u8>, String> {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("m.asc");
     std::fs::write(&file, armored).unwrap();
+    // sq 0.27 (Debian 12) names the secret key file `--recipient-key`;
+    // later versions `--recipient-file`.
+    let help = Command::new("sq")
+        .args(["decrypt", "--help"])
+        .output()
+        .expect("run sq (package sq)");
+    let flag = if String::from_utf8_lossy(&help.stdout).contains("--recipient-file") {
+        "--recipient-file"
+    } else {
+        "--recipient-key"
+    };
     let out = Command::new("sq")
         .arg("decrypt")
-        .arg("--recipient-file")
+        .arg(flag)
         .arg(secret_key)
         .arg(&file)
         .env("HOME", dir.path())
@@ -531,7 +542,8 @@ fn a_record_from_danemail_record_is_found_by_lookup_and_check_says_ok() {
     assert_eq!(check["status"], "ok", "{check:#}");
     assert!(out.status.success());
     // Another key for the same address is a mismatch.
-    let other = certs().join("pgp-rsa.pub.asc");
+    // (This fixture made keys of its own.)
+    let other = fixture.dir.join("certs/pgp-rsa.pub.asc");
     let out = danemail(&[
         "--config",
         config,

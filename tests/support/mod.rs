@@ -147,7 +147,12 @@ impl DnsFixture {
 
     /// A `danemail` config file pointing at this fixture.
     pub fn config_file(&self, extra: &str) -> PathBuf {
-        let path = self.dir.join(format!("config-{}.toml", std::process::id()));
+        // Unique per call: tests in one process run in parallel threads.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = self
+            .dir
+            .join(format!("config-{}-{n}.toml", std::process::id()));
         let text = format!(
             "[dns]\nservers = [\"{}\"]\ntrust_anchor = \"{}\"\ntimeout_ms = 2000\n{extra}",
             self.server(),
