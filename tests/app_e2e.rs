@@ -275,6 +275,41 @@ async fn the_app_shows_verdicts_follows_messages_and_manages_keys_and_settings()
     assert!(unsigned_text.contains("not signed"), "{unsigned_text}");
     look(&app, "recipients-light", &mut a11y).await;
 
+    // A recipient with only an OpenPGP key: the OPENPGPKEY step in the
+    // same words as SMIMEA's, and the headline names the standard.
+    app.fill("recipient-input", "pgp-rsa@ecdsa.test").await;
+    app.click("recipient-check").await;
+    app.wait_attr(
+        &verdict("pgp-rsa@ecdsa.test"),
+        "data-decision",
+        "encrypt",
+        Duration::from_secs(20),
+    )
+    .await;
+    let headline = app
+        .wait_css(&format!(
+            "{} [data-testid=verdict-headline]",
+            verdict("pgp-rsa@ecdsa.test")
+        ))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(headline.trim(), "Will be encrypted (OpenPGP)");
+    let step = app
+        .wait_css(&format!(
+            "{} [data-key=openpgpkey]",
+            verdict("pgp-rsa@ecdsa.test")
+        ))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(step.contains("Published OpenPGP keys"), "{step}");
+    assert!(step.contains("1 usable"), "{step}");
+    assert!(step.contains("encrypted to this key as PGP/MIME"), "{step}");
+    look(&app, "recipients-openpgp", &mut a11y).await;
+
     // Activity: a message to an encrypting and a plaintext recipient is
     // followed per recipient to `delivered`.
     fixture.send("first", &["alice@ecdsa.test", "alice@unsigned.test"]);

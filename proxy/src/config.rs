@@ -26,6 +26,7 @@ pub struct Config {
     pub outbox: OutboxConfig,
     pub ldap: LdapConfig,
     pub inbound: InboundConfig,
+    pub filter: FilterConfig,
 }
 
 /// `[dns]`: where queries go and what they are validated against.
@@ -238,6 +239,58 @@ pub struct PolicyConfig {
     /// Which standard encrypts when a recipient publishes both a usable
     /// SMIMEA certificate and a usable OPENPGPKEY key.
     pub prefer: Prefer,
+}
+
+/// `[filter]`: `danemail filter`, the after-queue content filter for
+/// Postfix (LMTP in, SMTP re-injection out; docs/FILTER.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FilterConfig {
+    /// Where Postfix's `content_filter = lmtp:inet:HOST:PORT` connects.
+    /// Loopback only unless `danger_allow_non_loopback`.
+    pub listen: SocketAddr,
+    /// Must be set to accept LMTP from other hosts: there is no AUTH.
+    pub danger_allow_non_loopback: bool,
+    /// Postfix's filter-free smtpd the copies are re-injected into
+    /// (loopback only: plain SMTP, no AUTH).
+    pub reinject: SocketAddr,
+    /// Name in the greeting, the LHLO reply and the re-injection EHLO.
+    pub hostname: String,
+    /// Largest message accepted, in bytes (LHLO SIZE).
+    pub max_message_size: usize,
+    /// Most recipients per message.
+    pub max_recipients: usize,
+    /// Most simultaneous LMTP sessions: match Postfix's process limit for
+    /// the filter's transport (`default_process_limit` or master.cf).
+    #[serde(deserialize_with = "at_least_one")]
+    pub max_connections: usize,
+    /// Time allowed for one command line to arrive.
+    pub command_timeout_secs: u64,
+    /// Time allowed for the whole message after DATA.
+    pub data_timeout_secs: u64,
+    /// Where messages are held while being encrypted (deleted at once).
+    /// `None`: the system's temporary directory.
+    pub temp_dir: Option<PathBuf>,
+    /// Seconds between the one-line status reports in the log (0: none).
+    pub status_interval_secs: u64,
+}
+
+impl Default for FilterConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 10025)),
+            danger_allow_non_loopback: false,
+            reinject: SocketAddr::from(([127, 0, 0, 1], 10026)),
+            hostname: "localhost".into(),
+            max_message_size: 100 * 1024 * 1024,
+            max_recipients: 1000,
+            max_connections: 20,
+            command_timeout_secs: 300,
+            data_timeout_secs: 600,
+            temp_dir: None,
+            status_interval_secs: 60,
+        }
+    }
 }
 
 /// `[openpgp]`: the user's own OpenPGP key.

@@ -14,6 +14,7 @@ pub mod credentials;
 pub mod dane;
 pub mod dns;
 pub mod events;
+pub mod filter;
 pub mod inbound;
 pub mod keys;
 pub mod ldap;

@@ -278,7 +278,7 @@ function lookup(address: string): LookupView {
       ...base,
       decision: "encrypt",
       smimea_status: "secure",
-      headline: "Will be encrypted",
+      headline: "Will be encrypted (S/MIME)",
       reason: "A DNSSEC-signed SMIMEA record publishes a usable certificate for this address.",
       usable_certificates: [CERT_A],
       steps: [
@@ -365,7 +365,7 @@ let recent: RecentLookup[] =
   scenario === "empty" || scenario === "firstrun"
     ? []
     : [
-        { address: "alice@ecdsa.test", decision: "encrypt", headline: "Will be encrypted", at: now - 240 },
+        { address: "alice@ecdsa.test", decision: "encrypt", headline: "Will be encrypted (S/MIME)", at: now - 240 },
         { address: "mallory@bogus.test", decision: "refuse", headline: "Held — DNSSEC validation failed, possible attack", at: now - 3600 },
         { address: "carol@insecure.test", decision: "plaintext", headline: "Sent as written — no certificate published", at: now - 3700 },
       ];

@@ -29,7 +29,9 @@ impl Cli {
     pub fn is_service(&self) -> bool {
         matches!(
             self.command,
-            Command::Run | Command::Inbound(InboundCommand::Sync { once: false, .. })
+            Command::Run
+                | Command::Filter
+                | Command::Inbound(InboundCommand::Sync { once: false, .. })
         )
     }
 }
@@ -44,6 +46,8 @@ pub enum Command {
     Encrypt(EncryptArgs),
     /// Run the SMTP submission proxy and its delivery agent until SIGINT/SIGTERM.
     Run,
+    /// Run as Postfix's after-queue content filter (LMTP in, SMTP re-injection out; docs/FILTER.md).
+    Filter,
     /// Print what a mail client needs to use the proxy (server, user, password).
     Credentials,
     /// Inspect or change the outbox.

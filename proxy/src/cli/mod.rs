@@ -83,6 +83,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Doctor(args) => doctor(config, cli.config.as_deref(), args).await,
         Command::Encrypt(args) => encrypt::run(config, args).await,
         Command::Run => service::run(config).await,
+        Command::Filter => service::filter(config).await,
         Command::Credentials => service::credentials(config),
         Command::Outbox(command) => service::outbox(config, command),
         Command::Upstream(command) => service::upstream(config, command),

@@ -16,6 +16,13 @@ pub async fn run(config: Config) -> anyhow::Result<u8> {
     Ok(EXIT_OK)
 }
 
+/// `danemail filter`: the content filter until SIGINT/SIGTERM.
+pub async fn filter(config: Config) -> anyhow::Result<u8> {
+    let listener = danemail::filter::bind(&config).await?;
+    danemail::filter::run(&config, listener, service::shutdown_signal()).await?;
+    Ok(EXIT_OK)
+}
+
 pub fn credentials(config: Config) -> anyhow::Result<u8> {
     let storage = config
         .storage

@@ -16,7 +16,7 @@
 
 use pgp::composed::{Deserializable, SignedPublicKey, SignedPublicSubKey};
 use pgp::packet::{Signature, SignatureType};
-use pgp::types::{EcdhPublicParams, KeyDetails, PublicParams, Tag};
+use pgp::types::{EcdhPublicParams, Fingerprint, KeyDetails, KeyId, PublicParams, Tag};
 use rsa::traits::PublicKeyParts;
 
 use super::address::Address;
@@ -112,10 +112,6 @@ pub fn minimal_for_dns(
     now: i64,
 ) -> Result<UsableOpenPgpKey, String> {
     let mut key = read_user_key(bytes)?;
-    let by_me = |sig: &Signature, fingerprint: &pgp::types::Fingerprint, id: &pgp::types::KeyId| {
-        sig.issuer_fingerprint().iter().any(|f| *f == fingerprint)
-            || sig.issuer_key_id().iter().any(|k| *k == id)
-    };
     let fingerprint = key.primary_key.fingerprint();
     let key_id = key.primary_key.legacy_key_id();
     key.details.user_attributes.clear();
@@ -124,12 +120,12 @@ pub fn minimal_for_dns(
         .retain(|user| uid_names(&String::from_utf8_lossy(user.id.id()), address));
     for user in &mut key.details.users {
         user.signatures
-            .retain(|sig| by_me(sig, &fingerprint, &key_id));
+            .retain(|sig| issued_by(sig, &fingerprint, &key_id));
     }
     for subkey in &mut key.public_subkeys {
         subkey
             .signatures
-            .retain(|sig| by_me(sig, &fingerprint, &key_id));
+            .retain(|sig| issued_by(sig, &fingerprint, &key_id));
     }
     if key.details.users.is_empty() {
         return Err(format!("none of its User IDs names {}", address.original));
@@ -402,10 +398,15 @@ fn encryption_algorithm(params: &PublicParams) -> Result<String, String> {
 /// Whether `sig` claims to be made by the primary key (issuer fingerprint or
 /// key ID); third-party certifications are not self-signatures.
 fn by_primary(sig: &Signature, key: &SignedPublicKey) -> bool {
-    let fingerprint = key.primary_key.fingerprint();
-    let key_id = key.primary_key.legacy_key_id();
-    sig.issuer_fingerprint().iter().any(|f| **f == fingerprint)
-        || sig.issuer_key_id().iter().any(|id| **id == key_id)
+    issued_by(
+        sig,
+        &key.primary_key.fingerprint(),
+        &key.primary_key.legacy_key_id(),
+    )
+}
+
+fn issued_by(sig: &Signature, fingerprint: &Fingerprint, key_id: &KeyId) -> bool {
+    sig.issuer_fingerprint().contains(&fingerprint) || sig.issuer_key_id().contains(&key_id)
 }
 
 fn signature_expired(sig: &Signature, now: i64) -> bool {
@@ -432,7 +433,7 @@ fn revocation_reason(sig: &Signature) -> String {
     }
 }
 
-fn short_id(fingerprint: &pgp::types::Fingerprint) -> String {
+fn short_id(fingerprint: &Fingerprint) -> String {
     let hex = format!("{fingerprint:X}");
     hex[hex.len().saturating_sub(16)..].to_owned()
 }
@@ -450,8 +451,10 @@ fn uid_names(uid: &str, address: &Address) -> bool {
         return false;
     };
     named.local.to_lowercase() == address.local.to_lowercase()
-        && named.domain.to_ascii().to_ascii_lowercase()
-            == address.domain.to_ascii().to_ascii_lowercase()
+        && named
+            .domain
+            .to_ascii()
+            .eq_ignore_ascii_case(&address.domain.to_ascii())
 }
 
 #[cfg(test)]

@@ -73,14 +73,11 @@ pub fn outcome_words(decision: &str, state: &str) -> String {
 /// The verdict chain for one address.
 pub fn lookup_view(report: &RecipientReport, now: u64) -> LookupView {
     let smimea = &report.smimea;
-    let mut steps = vec![
-        dnssec_step(report),
-        smimea_step(report),
-        decision_step(report),
-    ];
+    let mut steps = vec![dnssec_step(report), smimea_step(report)];
     if let Some(openpgpkey) = &report.openpgpkey {
         steps.push(openpgpkey_step(openpgpkey));
     }
+    steps.push(decision_step(report));
     if let Some(mx) = &report.mx {
         steps.push(mx_step(mx));
     }
@@ -291,7 +288,39 @@ fn decision_step(report: &RecipientReport) -> Step {
 }
 
 fn openpgpkey_step(finding: &RrsetFinding<KeyVerdict>) -> Step {
-    let (verdict, state, explanation) = rrset_words(finding, "OpenPGP key");
+    let title = "Published OpenPGP keys".to_owned();
+    let step = |verdict: String, state: &str, explanation: String, items: Vec<StepItem>| Step {
+        key: "openpgpkey".into(),
+        title: title.clone(),
+        verdict,
+        state: state.into(),
+        explanation,
+        details: rrset_details(finding),
+        items,
+    };
+    match finding.security {
+        Security::Bogus | Security::Indeterminate => {
+            let (verdict, state, explanation) = rrset_words(finding, "OpenPGP key (OPENPGPKEY)");
+            return step(verdict, &state, explanation, Vec::new());
+        }
+        Security::Insecure => {
+            return step(
+                "Not used".into(),
+                "not-run",
+                "Not used because the answer is not signed: RFC 7929 allows only DNSSEC-secure records.".into(),
+                Vec::new(),
+            )
+        }
+        Security::Secure if finding.records.is_empty() => {
+            return step(
+                "Not published".into(),
+                "neutral",
+                "The recipient has not published an OpenPGP key (OPENPGPKEY). That is common and not an error.".into(),
+                Vec::new(),
+            )
+        }
+        Security::Secure => {}
+    }
     let items: Vec<StepItem> = finding
         .records
         .iter()
@@ -306,10 +335,14 @@ fn openpgpkey_step(finding: &RrsetFinding<KeyVerdict>) -> Step {
             let (verdict, state, explanation) = match &key.usable {
                 Ok(usable) => {
                     details.push(detail("Encryption key", usable.algorithm().into()));
+                    details.push(detail("User IDs", usable.user_ids().join(", ")));
+                    if let Some(expires) = usable.expires() {
+                        details.push(detail("Expires", crate::civil::date(expires)));
+                    }
                     (
                         "Usable",
                         "good",
-                        "Mail to this address can be encrypted to this OpenPGP key (PGP/MIME) when no S/MIME certificate is used.".to_owned(),
+                        "Mail to this address can be encrypted to this key as PGP/MIME.".to_owned(),
                     )
                 }
                 Err(why) => ("Unusable", "bad", format!("Not used: {why}.")),
@@ -324,27 +357,20 @@ fn openpgpkey_step(finding: &RrsetFinding<KeyVerdict>) -> Step {
         })
         .collect();
     let usable = items.iter().filter(|i| i.verdict == "Usable").count();
-    let (verdict, state, explanation) = match finding.security {
-        Security::Secure if !finding.records.is_empty() && usable > 0 => (
+    if usable > 0 {
+        step(
             format!("{usable} usable"),
-            "good".to_owned(),
-            "At least one published OpenPGP key can be used for encryption.".to_owned(),
-        ),
-        Security::Secure if !finding.records.is_empty() => (
+            "good",
+            "At least one published OpenPGP key can be used for encryption.".into(),
+            items,
+        )
+    } else {
+        step(
             "Published, none usable".into(),
-            "bad".into(),
+            "bad",
             "OpenPGP keys are published but none can be used (see each key).".into(),
-        ),
-        _ => (verdict, state, explanation),
-    };
-    Step {
-        key: "openpgpkey".into(),
-        title: "OpenPGP key (OPENPGPKEY)".into(),
-        verdict,
-        state,
-        explanation,
-        details: rrset_details(finding),
-        items,
+            items,
+        )
     }
 }
 

@@ -10,6 +10,6 @@ pub mod server;
 pub mod session;
 pub mod tls;
 
-pub use reply::Reply;
+pub use reply::{parse_error_reply, Reply};
 pub use server::{bind, serve, Context, ServerError};
 pub use session::SessionConfig;

@@ -3,6 +3,8 @@
 
 use std::fmt::Write;
 
+use smtp_proto::Error as ParseError;
+
 use crate::dane::{Action, Decision, TempfailCause};
 
 /// One reply: a code, an enhanced status code (none for 220/221/334/354),
@@ -93,6 +95,28 @@ impl Reply {
             Action::Tempfail(TempfailCause::Indeterminate) => {
                 Self::new(451, "4.4.3", decision.reason.clone())
             }
+        }
+    }
+}
+
+/// The reply to a request the parser could not make sense of.
+pub fn parse_error_reply(error: &ParseError) -> Reply {
+    match error {
+        ParseError::UnknownCommand => Reply::new(500, "5.5.2", "Command unrecognized"),
+        ParseError::InvalidSenderAddress => Reply::new(501, "5.1.7", "Bad sender address syntax"),
+        ParseError::InvalidRecipientAddress => {
+            Reply::new(501, "5.1.3", "Bad recipient address syntax")
+        }
+        ParseError::SyntaxError { syntax } => Reply::new(501, "5.5.4", format!("Syntax: {syntax}")),
+        ParseError::InvalidParameter { param } => {
+            Reply::new(501, "5.5.4", format!("Invalid parameter {param}"))
+        }
+        ParseError::UnsupportedParameter { param } => {
+            Reply::new(555, "5.5.4", format!("Unsupported parameter {param}"))
+        }
+        ParseError::ResponseTooLong => Reply::new(500, "5.5.6", "Line too long"),
+        ParseError::NeedsMoreData { .. } | ParseError::InvalidResponse { .. } => {
+            Reply::new(500, "5.5.2", "Syntax error")
         }
     }
 }

@@ -124,28 +124,7 @@ impl Session {
 
     /// A request the parser could not make sense of.
     pub fn parse_error(&mut self, error: &ParseError) -> Reply {
-        match error {
-            ParseError::UnknownCommand => Reply::new(500, "5.5.2", "Command unrecognized"),
-            ParseError::InvalidSenderAddress => {
-                Reply::new(501, "5.1.7", "Bad sender address syntax")
-            }
-            ParseError::InvalidRecipientAddress => {
-                Reply::new(501, "5.1.3", "Bad recipient address syntax")
-            }
-            ParseError::SyntaxError { syntax } => {
-                Reply::new(501, "5.5.4", format!("Syntax: {syntax}"))
-            }
-            ParseError::InvalidParameter { param } => {
-                Reply::new(501, "5.5.4", format!("Invalid parameter {param}"))
-            }
-            ParseError::UnsupportedParameter { param } => {
-                Reply::new(555, "5.5.4", format!("Unsupported parameter {param}"))
-            }
-            ParseError::ResponseTooLong => Reply::new(500, "5.5.6", "Line too long"),
-            ParseError::NeedsMoreData { .. } | ParseError::InvalidResponse { .. } => {
-                Reply::new(500, "5.5.2", "Syntax error")
-            }
-        }
+        super::reply::parse_error_reply(error)
     }
 
     pub fn handle(&mut self, request: Request<String>) -> Step {

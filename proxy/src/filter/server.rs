@@ -1,0 +1,320 @@
+//! The filter's sockets: accept Postfix's LMTP connections (bounded, no
+//! eviction: every one carries queued mail), read commands and the message
+//! under deadlines, run the lookups the session asks for, stream the
+//! message to a temporary file (memory flat in the message size), and
+//! answer once per recipient after the copies are re-injected.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::broadcast;
+use tokio::time::{timeout_at, Instant};
+
+use super::deliver::Deliverer;
+use super::session::{Session, SessionConfig, Step};
+use super::stats::Stats;
+use crate::dane::DaneLookup;
+use crate::smtp::canonical::MAX_LINE;
+use crate::smtp::data::{self, Commands};
+use crate::smtp::Reply;
+
+/// Bytes read from Postfix per call.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Everything a connection needs, shared by all of them (the DNS verdict
+/// cache lives in `lookup`'s resolver).
+pub struct Context {
+    pub session: SessionConfig,
+    pub lookup: DaneLookup,
+    pub deliverer: Deliverer,
+    pub stats: Arc<Stats>,
+    pub max_connections: usize,
+    pub command_timeout: Duration,
+    pub data_timeout: Duration,
+    /// Whether peers other than loopback may talk LMTP.
+    pub allow_non_loopback: bool,
+}
+
+/// Accepts connections until `shutdown`; each runs on its own task.
+pub async fn serve(
+    listener: TcpListener,
+    context: Arc<Context>,
+    shutdown: broadcast::Receiver<()>,
+) {
+    let limits = crate::listener::Limits {
+        max_connections: context.max_connections,
+        max_per_peer: context.max_connections,
+        drain: Duration::from_secs(30),
+    };
+    crate::listener::accept_loop(
+        listener,
+        limits,
+        shutdown,
+        move |stream, peer, slot| {
+            let context = context.clone();
+            async move {
+                // Postfix's sessions are never closed to make room.
+                slot.busy();
+                context.stats.session_started();
+                connection(stream, peer, &context).await;
+                context.stats.session_ended();
+                drop(slot);
+            }
+        },
+        |mut stream, _| {
+            // Postfix defers and retries (RFC 5321 §3.1).
+            let reply = Reply::new(421, "4.3.2", "Too many connections; try again later");
+            async move {
+                let _ = stream.write_all(&reply.to_wire()).await;
+            }
+        },
+    )
+    .await;
+}
+
+async fn connection(stream: TcpStream, peer: SocketAddr, context: &Context) {
+    let _ = stream.set_nodelay(true);
+    let mut conn = Connection {
+        stream,
+        peer,
+        pending: Vec::new(),
+        out: Vec::new(),
+    };
+    if !peer.ip().is_loopback() && !context.allow_non_loopback {
+        tracing::warn!(%peer, "LMTP from a non-loopback peer refused ([filter] danger_allow_non_loopback)");
+        conn.reply(&Reply::new(
+            554,
+            "5.7.1",
+            "Not accepting LMTP from this host",
+        ));
+        let _ = conn.flush().await;
+        return;
+    }
+    let mut session = Session::new(context.session.clone());
+    conn.reply(&session.greeting());
+    if let Err(e) = conn.run(&mut session, context).await {
+        tracing::debug!(%peer, error = %e, "LMTP connection ended");
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum ConnectionError {
+    #[error("client closed the connection")]
+    Closed,
+    #[error("timed out")]
+    Timeout,
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+struct Connection {
+    stream: TcpStream,
+    peer: SocketAddr,
+    pending: Vec<u8>,
+    out: Vec<u8>,
+}
+
+impl Connection {
+    async fn run(
+        &mut self,
+        session: &mut Session,
+        context: &Context,
+    ) -> Result<(), ConnectionError> {
+        let mut commands = Commands::default();
+        loop {
+            let deadline = Instant::now() + context.command_timeout;
+            let request = loop {
+                if let Some(parsed) = commands.next(&mut self.pending) {
+                    break parsed;
+                }
+                if let Err(e) = self.fill(deadline).await {
+                    if matches!(e, ConnectionError::Timeout) {
+                        self.reply(&Reply::new(421, "4.4.2", "Timeout; closing connection"));
+                        let _ = self.flush().await;
+                    }
+                    return Err(e);
+                }
+            };
+            let step = match request {
+                Ok(request) => session.handle(request),
+                Err(error) => Step::Reply(session.parse_error(&error)),
+            };
+            match step {
+                Step::Reply(reply) => self.reply(&reply),
+                Step::Close(reply) => {
+                    self.reply(&reply);
+                    self.flush().await?;
+                    return Ok(());
+                }
+                Step::Lookup(address) => {
+                    let started = std::time::Instant::now();
+                    let (decision, _) = context.lookup.decide(&address).await;
+                    context.stats.lookup(started.elapsed());
+                    tracing::info!(
+                        recipient = %address,
+                        decision = decision.action.name(),
+                        reason = %decision.reason,
+                        "recipient"
+                    );
+                    let reply = session.recipient_decided(&address, decision);
+                    if !reply.is_positive() {
+                        context.stats.held_at_rcpt();
+                    }
+                    self.reply(&reply);
+                }
+                Step::ReadData(reply) => {
+                    self.reply(&reply);
+                    self.flush().await?;
+                    let replies = self.message(session, context).await?;
+                    for reply in &replies {
+                        self.reply(reply);
+                    }
+                }
+            }
+            if self.pending.is_empty() {
+                self.flush().await?;
+            }
+        }
+    }
+
+    /// Reads the message after 354 into a temporary file, then has its
+    /// copies re-injected: one reply per accepted recipient, in order.
+    async fn message(
+        &mut self,
+        session: &mut Session,
+        context: &Context,
+    ) -> Result<Vec<Reply>, ConnectionError> {
+        let deadline = Instant::now() + context.data_timeout;
+        let limit = context.session.max_message_size;
+        let temp_dir = &context.deliverer.temp_dir;
+        let spooled = tempfile::Builder::new()
+            .prefix("danemail-lmtp-")
+            .tempfile_in(temp_dir);
+        let mut file = match &spooled {
+            Ok(temp) => Some(tokio::io::BufWriter::with_capacity(
+                256 * 1024,
+                tokio::fs::File::from_std(temp.reopen()?),
+            )),
+            Err(e) => {
+                tracing::error!(dir = %temp_dir.display(), error = %e, "cannot create a temporary file");
+                None
+            }
+        };
+        let mut data = data::Message::default();
+        let mut out: Vec<u8> = Vec::with_capacity(2 * READ_CHUNK);
+        let mut write_error: Option<std::io::Error> = None;
+        loop {
+            out.clear();
+            let done = data.push(&mut self.pending, &mut out);
+            if data.size <= limit && write_error.is_none() {
+                if let Some(file) = &mut file {
+                    if let Err(e) = file.write_all(&out).await {
+                        write_error = Some(e);
+                    }
+                }
+            }
+            if done {
+                break;
+            }
+            if let Err(e) = self.fill(deadline).await {
+                if matches!(e, ConnectionError::Timeout) {
+                    self.reply(&Reply::new(
+                        421,
+                        "4.4.2",
+                        "Timeout waiting for data; closing",
+                    ));
+                    let _ = self.flush().await;
+                }
+                return Err(e);
+            }
+        }
+        if let (Some(file), None) = (&mut file, &write_error) {
+            if let Err(e) = file.flush().await {
+                write_error = Some(e);
+            }
+        }
+        drop(file);
+        let Some(envelope) = session.take_transaction() else {
+            return Ok(vec![Reply::new(503, "5.5.1", "No transaction")]);
+        };
+        let all = |reply: Reply| envelope.recipients.iter().map(|_| reply.clone()).collect();
+        let spooled = match (spooled, write_error) {
+            (Ok(spooled), None) => spooled,
+            (_, Some(e)) => {
+                tracing::error!(error = %e, "cannot write a message to the temporary directory");
+                return Ok(all(Reply::new(
+                    452,
+                    "4.3.1",
+                    "Insufficient system storage; try again later",
+                )));
+            }
+            (Err(_), None) => {
+                return Ok(all(Reply::new(
+                    451,
+                    "4.3.0",
+                    "Local error in processing; try again later",
+                )));
+            }
+        };
+        if data.size > limit {
+            return Ok(all(Reply::new(552, "5.3.4", "Message too big")));
+        }
+        if data.size == 0 {
+            return Ok(all(Reply::new(554, "5.6.0", "Empty message")));
+        }
+        if data.longest_line() > MAX_LINE {
+            return Ok(all(Reply::new(
+                554,
+                "5.6.0",
+                format!(
+                    "A line has {} octets; at most {MAX_LINE} are allowed (RFC 5322 2.1.1)",
+                    data.longest_line()
+                ),
+            )));
+        }
+        context.stats.message();
+        let file = spooled.reopen()?;
+        let replies = context.deliverer.deliver(file, &envelope).await;
+        for ((recipient, _), reply) in envelope.recipients.iter().zip(&replies) {
+            tracing::info!(
+                peer = %self.peer,
+                from = %envelope.from,
+                %recipient,
+                code = reply.code,
+                reply = %reply.lines.join(" "),
+                "recipient done"
+            );
+        }
+        // The temporary file goes with `spooled`.
+        Ok(replies)
+    }
+
+    async fn fill(&mut self, deadline: Instant) -> Result<(), ConnectionError> {
+        self.flush().await?;
+        let mut chunk = vec![0u8; READ_CHUNK];
+        let n = match timeout_at(deadline, self.stream.read(&mut chunk)).await {
+            Err(_) => return Err(ConnectionError::Timeout),
+            Ok(Err(e)) => return Err(e.into()),
+            Ok(Ok(0)) => return Err(ConnectionError::Closed),
+            Ok(Ok(n)) => n,
+        };
+        self.pending.extend_from_slice(&chunk[..n]);
+        Ok(())
+    }
+
+    fn reply(&mut self, reply: &Reply) {
+        self.out.extend_from_slice(&reply.to_wire());
+    }
+
+    async fn flush(&mut self) -> Result<(), ConnectionError> {
+        if !self.out.is_empty() {
+            self.stream.write_all(&self.out).await?;
+            self.stream.flush().await?;
+            self.out.clear();
+        }
+        Ok(())
+    }
+}
