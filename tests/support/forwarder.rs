@@ -1,15 +1,18 @@
 //! A DNS forwarder on loopback (UDP and TCP, one port) in front of the
 //! fixture nsd, which records every question it is asked and can strip
 //! DNSSEC data the way many home routers do: the DO bit cleared on the way
-//! up, RRSIG, NSEC and NSEC3 records dropped on the way down. The mode can
-//! change while it runs (a laptop moving to a hotel network).
+//! up, RRSIG, NSEC and NSEC3 records dropped on the way down; or drop the
+//! RRSIGs of the answers for names under one suffix only (a bogus zone that
+//! is fixed later). The mode can change while it runs (a laptop moving to a
+//! hotel network).
 //!
 //! Included by the DNS tests with `#[path]`, not by the shared harness:
 //! the app package has no hickory-proto.
 
+#![allow(dead_code)]
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,27 +25,26 @@ pub enum Mode {
     Pass,
     /// Strips DNSSEC data.
     Strip,
+    /// Drops the RRSIGs of answers to questions under this suffix (lower
+    /// case, fully qualified): those answers are bogus, the rest are not.
+    StripUnder(&'static str),
 }
 
 pub struct Forwarder {
     pub addr: SocketAddr,
     questions: Arc<Mutex<Vec<(String, RecordType)>>>,
-    strip: Arc<AtomicBool>,
+    mode: Arc<Mutex<Mode>>,
 }
 
 #[derive(Clone)]
 struct Shared {
     questions: Arc<Mutex<Vec<(String, RecordType)>>>,
-    strip: Arc<AtomicBool>,
+    mode: Arc<Mutex<Mode>>,
 }
 
 impl Shared {
     fn mode(&self) -> Mode {
-        if self.strip.load(Ordering::SeqCst) {
-            Mode::Strip
-        } else {
-            Mode::Pass
-        }
+        *self.mode.lock().unwrap()
     }
 }
 
@@ -57,7 +59,7 @@ impl Forwarder {
         let addr = tcp.local_addr().unwrap();
         let shared = Shared {
             questions: Arc::new(Mutex::new(Vec::new())),
-            strip: Arc::new(AtomicBool::new(mode == Mode::Strip)),
+            mode: Arc::new(Mutex::new(mode)),
         };
         let seen = shared.clone();
         std::thread::spawn(move || {
@@ -88,12 +90,12 @@ impl Forwarder {
         Self {
             addr,
             questions: shared.questions,
-            strip: shared.strip,
+            mode: shared.mode,
         }
     }
 
     pub fn set_mode(&self, mode: Mode) {
-        self.strip.store(mode == Mode::Strip, Ordering::SeqCst);
+        *self.mode.lock().unwrap() = mode;
     }
 
     /// Every question asked so far: (name, type).
@@ -159,6 +161,18 @@ fn down(answer: &[u8], mode: Mode) -> Vec<u8> {
     let Ok(mut message) = Message::from_vec(answer) else {
         return answer.to_vec();
     };
+    if let Mode::StripUnder(suffix) = mode {
+        let under = message
+            .queries
+            .iter()
+            .any(|q| q.name().to_ascii().to_lowercase().ends_with(suffix));
+        if under {
+            message
+                .answers
+                .retain(|r| r.record_type() != RecordType::RRSIG);
+        }
+        return message.to_vec().unwrap_or_else(|_| answer.to_vec());
+    }
     let dnssec =
         |t: RecordType| matches!(t, RecordType::RRSIG | RecordType::NSEC | RecordType::NSEC3);
     message.answers.retain(|r| !dnssec(r.record_type()));

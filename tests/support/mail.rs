@@ -18,6 +18,11 @@ pub struct MailServer {
 
 impl MailServer {
     pub fn start(addresses: &[&str]) -> Self {
+        Self::start_with(addresses, &[])
+    }
+
+    /// Like [`Self::start`], with variables for start.sh (e.g. `FILTER_PORT`).
+    pub fn start_with(addresses: &[&str], env: &[(&str, &str)]) -> Self {
         // Unix socket paths inside DIR must stay short.
         let keep = tempfile::Builder::new()
             .prefix("dm-mail-")
@@ -32,6 +37,7 @@ impl MailServer {
             .arg(repo_root().join("tests/fixtures/mail/start.sh"))
             .arg(&dir)
             .args(addresses)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
