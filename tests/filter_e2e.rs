@@ -316,6 +316,12 @@ fn the_filter_refuses_smtp_greetings_and_non_loopback_settings() {
     assert!(replies[3].starts_with("250 "), "{replies:?}");
     assert!(replies[4].starts_with("451 4.7.5"), "{replies:?}");
 
+    // The operator's example configuration loads (strictly) as shipped.
+    let shipped = support::repo_root().join("installers/postfix/filter.toml");
+    let config = danemail::config::Config::load(Some(&shipped)).unwrap();
+    assert_eq!(config.filter.listen.port(), 10025);
+    assert_eq!(config.filter.reinject.port(), 10026);
+
     // A non-loopback listen address is refused without the danger switch.
     let config = s.dir.path().join("open.toml");
     std::fs::write(&config, "[filter]\nlisten = \"0.0.0.0:10025\"\n").unwrap();
