@@ -165,32 +165,13 @@ pub struct CheckReport {
 pub async fn check(lookup: &DaneLookup, address: &Address, certificate: &X509) -> CheckReport {
     let finding = lookup.smimea(address).await;
     let name = finding.name.to_ascii();
-    let (status, detail) = match finding.security {
-        Security::Bogus => (
-            CheckStatus::Bogus,
-            format!(
-                "DNSSEC validation fails for {name}: {}; senders will hold mail to you",
-                finding.failure.as_deref().unwrap_or("bogus")
-            ),
-        ),
-        Security::Indeterminate => (
-            CheckStatus::Indeterminate,
-            format!(
-                "no verdict for {name}: {}",
-                finding.failure.as_deref().unwrap_or("no answer")
-            ),
-        ),
-        Security::Insecure => (
-            CheckStatus::Insecure,
-            format!(
-                "the zone holding {name} is not DNSSEC-signed; senders cannot trust the record"
-            ),
-        ),
-        Security::Secure if finding.records.is_empty() => (
+    let (status, detail) = match unproven(finding.security, &name, finding.failure.as_deref()) {
+        Some(verdict) => verdict,
+        None if finding.records.is_empty() => (
             CheckStatus::Missing,
             format!("no SMIMEA record at {name}: publish the record made for this key (`danemail record`, or Keys in the app)"),
         ),
-        Security::Secure => {
+        None => {
             // A usage-3 record matching this certificate in its own shape
             // (full certificate, or SPKI / hashes of either).
             let matches = finding.records.iter().any(|record| {
@@ -230,6 +211,35 @@ pub async fn check(lookup: &DaneLookup, address: &Address, certificate: &X509) -
         address: address.original.clone(),
         status,
         detail,
+    }
+}
+
+/// The verdict when DNS did not give a validated answer (bogus,
+/// indeterminate, insecure); `None` when it did.
+pub(crate) fn unproven(
+    security: Security,
+    name: &str,
+    failure: Option<&str>,
+) -> Option<(CheckStatus, String)> {
+    match security {
+        Security::Bogus => Some((
+            CheckStatus::Bogus,
+            format!(
+                "DNSSEC validation fails for {name}: {}; senders will hold mail to you",
+                failure.unwrap_or("bogus")
+            ),
+        )),
+        Security::Indeterminate => Some((
+            CheckStatus::Indeterminate,
+            format!("no verdict for {name}: {}", failure.unwrap_or("no answer")),
+        )),
+        Security::Insecure => Some((
+            CheckStatus::Insecure,
+            format!(
+                "the zone holding {name} is not DNSSEC-signed; senders cannot trust the record"
+            ),
+        )),
+        Security::Secure => None,
     }
 }
 

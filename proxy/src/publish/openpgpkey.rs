@@ -2,11 +2,9 @@
 //! OpenPGP public key exported from GnuPG (presentation form and the RFC
 //! 3597 generic form), and the self-check against validated DNS.
 
+use super::{unproven, CheckReport, CheckStatus, EXPIRY_WARNING_DAYS};
 use crate::dane::openpgpkey::minimal_for_dns;
 use crate::dane::{Address, DaneLookup, NameForm, UsableOpenPgpKey};
-use crate::dns::Security;
-
-use super::{CheckReport, CheckStatus, EXPIRY_WARNING_DAYS};
 
 /// RFC 7929 §2: OPENPGPKEY is type 61.
 const OPENPGPKEY_TYPE: u16 = 61;
@@ -75,35 +73,16 @@ pub async fn check(lookup: &DaneLookup, address: &Address, key: &UsableOpenPgpKe
     let finding = lookup.openpgpkey(address).await;
     let name = finding.name.to_ascii();
     let fingerprint = key.fingerprint();
-    let (status, detail) = match finding.security {
-        Security::Bogus => (
-            CheckStatus::Bogus,
-            format!(
-                "DNSSEC validation fails for {name}: {}; senders will hold mail to you",
-                finding.failure.as_deref().unwrap_or("bogus")
-            ),
-        ),
-        Security::Indeterminate => (
-            CheckStatus::Indeterminate,
-            format!(
-                "no verdict for {name}: {}",
-                finding.failure.as_deref().unwrap_or("no answer")
-            ),
-        ),
-        Security::Insecure => (
-            CheckStatus::Insecure,
-            format!(
-                "the zone holding {name} is not DNSSEC-signed; senders cannot trust the record"
-            ),
-        ),
-        Security::Secure if finding.records.is_empty() => (
+    let (status, detail) = match unproven(finding.security, &name, finding.failure.as_deref()) {
+        Some(verdict) => verdict,
+        None if finding.records.is_empty() => (
             CheckStatus::Missing,
             format!(
                 "no OPENPGPKEY record at {name}: publish the record `danemail record {} --openpgp FILE` prints",
                 address.original
             ),
         ),
-        Security::Secure => {
+        None => {
             let mine = finding
                 .records
                 .iter()
