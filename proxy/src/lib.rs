@@ -1,9 +1,10 @@
 //! DANE Mail's engine: DNSSEC-validated SMIMEA / OPENPGPKEY / MX / TLSA
-//! lookups, the per-recipient decision they lead to, and the S/MIME copies
-//! a message becomes.
+//! lookups, the per-recipient decision they lead to, and the S/MIME and
+//! PGP/MIME copies a message becomes — in the desktop proxy and in the
+//! Postfix content filter.
 //!
-//! The crate is the whole product as a library; the `danemail` binary (and
-//! the tray app, later) only build a [`config::Config`] and call into it.
+//! The crate is the whole product as a library; the `danemail` binary and
+//! the tray app only build a [`config::Config`] and call into it.
 //! See docs/ARCHITECTURE.md for the map.
 
 #![deny(unsafe_code)]
