@@ -307,6 +307,44 @@ def inbound():
           b"Content-Transfer-Encoding: base64\r\n\r\nMIAGCSqGSIb3DQEHA6CAMIACAQI=\r\n")
 
 
+def lmtp():
+    write("lmtp_session", "full", b"\x07" +
+          b"LHLO mta.example\r\nMAIL FROM:<alice@example.org> SIZE=300 BODY=8BITMIME\r\n"
+          b"RCPT TO:<rsa2048@smime.test>\r\nRCPT TO:<tempfail@example.net>\r\n"
+          b"RCPT TO:<xrefused@example.org>\r\nRCPT TO:<plain@example.com>\r\n"
+          b"RCPT TO:<plain@example.com>\r\nDATA\r\n" + MESSAGE + b".\r\nRSET\r\n"
+          b"MAIL FROM:<>\r\nRCPT TO:<rhidden@example.org>\r\nDATA\r\nSubject: x\r\n\r\nb\n.\n\r\n.\r\nQUIT\r\n")
+    write("lmtp_session", "errors", b"\x03" +
+          b"EHLO c\r\nHELO c\r\nMAIL FROM:<a@b.example>\r\nLHLO\r\nLHLO c\r\nDATA\r\n"
+          b"AUTH PLAIN AAAA\r\nSTARTTLS\r\nRCPT TO:<x@y.example>\r\nMAIL FROM:<a@b>\r\n"
+          b"RCPT TO:<tempfail@example.net>\r\nDATA\r\n" + b"A" * 1100 + b"\r\nVRFY x\r\n")
+
+
+def openpgpkey():
+    """Real transferable public keys made by GnuPG in a throw-away home, for
+    pgp@example.org: Curve25519, RSA-2048, sign-only, another address."""
+    with tempfile.TemporaryDirectory(prefix="dmseed", dir="/tmp") as home:
+        def gpg(*args):
+            return subprocess.run(
+                ["gpg", "--homedir", home, "--batch", "--no-tty", "--pinentry-mode", "loopback",
+                 "--passphrase", "", "--quiet", *args],
+                check=True, capture_output=True).stdout
+
+        def key(name, uid, primary, sub):
+            out = gpg("--status-fd", "1", "--quick-gen-key", uid, primary, "sign", "0").decode()
+            fpr = next(l.split()[3] for l in out.splitlines() if "KEY_CREATED" in l)
+            if sub:
+                gpg("--quick-add-key", fpr, sub, "encr", "0")
+            write("openpgpkey_record", name, gpg("--export", fpr))
+
+        key("cv25519", "Seed <pgp@example.org>", "ed25519", "cv25519")
+        key("rsa2048", "PGP@example.org", "rsa2048", "rsa2048")
+        key("signonly", "pgp@example.org", "ed25519", None)
+        key("otheruid", "other@example.net", "ed25519", "cv25519")
+        subprocess.run(["gpgconf", "--homedir", home, "--kill", "all"], check=False)
+    write("openpgpkey_record", "garbage", b"\x00" + bytes(range(1, 120)))
+
+
 if __name__ == "__main__":
     smtp()
     ldap()
@@ -315,5 +353,7 @@ if __name__ == "__main__":
     spool()
     config()
     inbound()
+    lmtp()
+    openpgpkey()
     for d in sorted(SEEDS.iterdir()):
         print(d.name, len(list(d.iterdir())))
