@@ -14,7 +14,9 @@
 //! S/MIME; else a usable OpenPGP key means PGP/MIME; else the table above,
 //! with a bogus or indeterminate OPENPGPKEY answer a temporary failure just
 //! as for SMIMEA. `[policy] prefer = "openpgp"` picks OpenPGP when both are
-//! usable.
+//! usable. A failed SMIMEA lookup beside a validated, usable OpenPGP key
+//! still encrypts, as PGP/MIME: that key was proven, and nothing goes in
+//! the clear.
 
 use std::fmt;
 
@@ -250,5 +252,217 @@ impl Decision {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dane::address::{Address, NameForm};
+    use crate::dane::{openpgpkey, smimea};
+    use hickory_resolver::proto::rr::rdata::TLSA;
+    use hickory_resolver::proto::rr::Name;
+
+    /// A Curve25519 key for pgp@example.org made by GnuPG (no expiry).
+    const KEY: &[u8] = include_bytes!("testdata/pgp-example.org.pgp");
+    const ADDRESS: &str = "pgp@example.org";
+
+    fn name(text: &str) -> Name {
+        Name::from_ascii(text).unwrap()
+    }
+
+    fn now() -> i64 {
+        crate::civil::unix_now()
+    }
+
+    /// A usable SMIMEA 3 0 0 record: a fresh self-signed RSA certificate.
+    fn usable_certificate() -> smimea::RecordVerdict {
+        use openssl::{asn1::Asn1Time, hash::MessageDigest, pkey::PKey, rsa::Rsa, x509::X509};
+        let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+        let mut builder = X509::builder().unwrap();
+        builder.set_pubkey(&key).unwrap();
+        builder
+            .set_not_before(&Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        builder
+            .set_not_after(&Asn1Time::days_from_now(30).unwrap())
+            .unwrap();
+        builder.sign(&key, MessageDigest::sha256()).unwrap();
+        let der = builder.build().to_der().unwrap();
+        let verdict = smimea::evaluate(&TLSA::new(3.into(), 0.into(), 0.into(), der), now());
+        assert!(
+            verdict.usable.is_ok(),
+            "{:?}",
+            verdict.usable.as_ref().err()
+        );
+        verdict
+    }
+
+    fn smimea(security: Security, usable: bool) -> SmimeaFinding {
+        SmimeaFinding {
+            name: name("x._smimecert.example.org."),
+            form: NameForm::Sha256,
+            security,
+            failure: None,
+            records: if usable {
+                vec![usable_certificate()]
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    fn openpgp(security: Security, key_for: Option<&str>) -> RrsetFinding<KeyVerdict> {
+        let records = key_for
+            .map(|address| {
+                let mut verdict =
+                    openpgpkey::evaluate(KEY, &Address::parse(address).unwrap(), now());
+                if security != Security::Secure {
+                    verdict.usable = Err("not DNSSEC-validated".into());
+                }
+                vec![verdict]
+            })
+            .unwrap_or_default();
+        RrsetFinding {
+            name: name("x._openpgpkey.example.org."),
+            security,
+            failure: None,
+            records,
+        }
+    }
+
+    fn decide(
+        smimea: &SmimeaFinding,
+        pgp: &RrsetFinding<KeyVerdict>,
+        policy: PolicyMode,
+        prefer: Prefer,
+    ) -> Decision {
+        Decision::decide(ADDRESS, smimea, Some(pgp), policy, prefer)
+    }
+
+    #[test]
+    fn a_usable_openpgp_key_encrypts_when_no_certificate_does() {
+        for policy in [PolicyMode::Opportunistic, PolicyMode::Require] {
+            let d = decide(
+                &smimea(Security::Secure, false),
+                &openpgp(Security::Secure, Some(ADDRESS)),
+                policy,
+                Prefer::Smime,
+            );
+            assert!(
+                matches!(d.action, Action::EncryptOpenPgp(ref keys) if keys.len() == 1),
+                "{d:?}"
+            );
+            assert_eq!(d.action.standard(), Some("openpgp"));
+            assert!(d.reason.contains("encrypted as PGP/MIME"), "{}", d.reason);
+        }
+    }
+
+    #[test]
+    fn both_usable_the_preference_chooses() {
+        let certificate = smimea(Security::Secure, true);
+        let key = openpgp(Security::Secure, Some(ADDRESS));
+        let d = decide(&certificate, &key, PolicyMode::Opportunistic, Prefer::Smime);
+        assert!(matches!(d.action, Action::Encrypt(_)), "{d:?}");
+        assert!(d.reason.contains("encrypted as S/MIME"), "{}", d.reason);
+        let d = decide(
+            &certificate,
+            &key,
+            PolicyMode::Opportunistic,
+            Prefer::OpenPgp,
+        );
+        assert!(matches!(d.action, Action::EncryptOpenPgp(_)), "{d:?}");
+        assert!(d.reason.contains("prefer = \"openpgp\""), "{}", d.reason);
+    }
+
+    #[test]
+    fn a_failed_openpgpkey_answer_holds_the_mail() {
+        let absent = smimea(Security::Secure, false);
+        let d = decide(
+            &absent,
+            &openpgp(Security::Bogus, None),
+            PolicyMode::Opportunistic,
+            Prefer::Smime,
+        );
+        assert!(
+            matches!(d.action, Action::Tempfail(TempfailCause::Bogus)),
+            "{d:?}"
+        );
+        let d = decide(
+            &absent,
+            &openpgp(Security::Indeterminate, None),
+            PolicyMode::Opportunistic,
+            Prefer::Smime,
+        );
+        assert!(
+            matches!(d.action, Action::Tempfail(TempfailCause::Indeterminate)),
+            "{d:?}"
+        );
+        // A bogus SMIMEA stays the answer when OPENPGPKEY has no usable key.
+        let bogus = smimea(Security::Bogus, false);
+        let d = decide(
+            &bogus,
+            &openpgp(Security::Indeterminate, None),
+            PolicyMode::Opportunistic,
+            Prefer::Smime,
+        );
+        assert!(
+            matches!(d.action, Action::Tempfail(TempfailCause::Bogus)),
+            "{d:?}"
+        );
+        let d = decide(
+            &bogus,
+            &openpgp(Security::Secure, None),
+            PolicyMode::Opportunistic,
+            Prefer::Smime,
+        );
+        assert!(
+            matches!(d.action, Action::Tempfail(TempfailCause::Bogus)),
+            "{d:?}"
+        );
+    }
+
+    #[test]
+    fn a_failed_smimea_lookup_beside_a_usable_key_encrypts_as_pgp_mime() {
+        for security in [Security::Bogus, Security::Indeterminate] {
+            let d = decide(
+                &smimea(security, false),
+                &openpgp(Security::Secure, Some(ADDRESS)),
+                PolicyMode::Opportunistic,
+                Prefer::Smime,
+            );
+            assert!(matches!(d.action, Action::EncryptOpenPgp(_)), "{d:?}");
+            assert!(d.reason.contains("SMIMEA:"), "{}", d.reason);
+        }
+    }
+
+    #[test]
+    fn keys_that_cannot_be_used_leave_the_smimea_row_standing_with_words() {
+        let absent = smimea(Security::Secure, false);
+        // The key names another address.
+        let d = decide(
+            &absent,
+            &openpgp(Security::Secure, Some("someone@example.org")),
+            PolicyMode::Opportunistic,
+            Prefer::Smime,
+        );
+        assert!(matches!(d.action, Action::Plaintext), "{d:?}");
+        assert!(d.reason.contains("no key is usable"), "{}", d.reason);
+        let d = decide(
+            &absent,
+            &openpgp(Security::Secure, Some("someone@example.org")),
+            PolicyMode::Require,
+            Prefer::Smime,
+        );
+        assert!(matches!(d.action, Action::Refuse), "{d:?}");
+        // Insecure: never used, whatever it holds.
+        let d = decide(
+            &absent,
+            &openpgp(Security::Insecure, Some(ADDRESS)),
+            PolicyMode::Opportunistic,
+            Prefer::Smime,
+        );
+        assert!(matches!(d.action, Action::Plaintext), "{d:?}");
+        assert!(d.reason.contains("insecure"), "{}", d.reason);
     }
 }
