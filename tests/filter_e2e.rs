@@ -319,7 +319,7 @@ fn the_filter_refuses_smtp_greetings_and_non_loopback_settings() {
     // The operator's example configuration loads (strictly) as shipped.
     let shipped = support::repo_root().join("installers/postfix/filter.toml");
     let config = danemail::config::Config::load(Some(&shipped)).unwrap();
-    assert_eq!(config.filter.listen.port(), 10025);
+    assert_eq!(config.filter.listen.to_string(), "127.0.0.1:10025");
     assert_eq!(config.filter.reinject.port(), 10026);
 
     // A non-loopback listen address is refused without the danger switch.
@@ -332,4 +332,82 @@ fn the_filter_refuses_smtp_greetings_and_non_loopback_settings() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn the_filter_on_a_unix_socket_serves_postfix_the_same_way() {
+    let mailboxes = ["alice@ecdsa.test", "nobody@ecdsa.test"];
+    let fixture = dns();
+    let dir = tempfile::Builder::new()
+        .prefix("dm-flt-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    // Postfix's lmtp client (user postfix) must reach the socket.
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let socket = dir.path().join("lmtp.sock");
+    let listen = format!("unix:{}", socket.display());
+    let mail = MailServer::start_with(&mailboxes, &[("FILTER_PORT", &listen)]);
+    let config = dir.path().join("filter.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[dns]\nservers = [\"{}\"]\ntrust_anchor = \"{}\"\n[filter]\nlisten = \"{listen}\"\n\
+             reinject = \"127.0.0.1:{}\"\n",
+            fixture.server(),
+            fixture.trust_anchor().display(),
+            mail.port("REINJECT_PORT"),
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(dir.path().join("filter.log")).unwrap();
+    let mut filter = Command::new(support::danemail_bin())
+        .arg("--config")
+        .arg(&config)
+        .arg("filter")
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !socket.exists() && start.elapsed() < WAIT {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(socket.exists(), "the filter made no socket");
+
+    let sent = message(
+        "over a unix socket",
+        "alice@ecdsa.test",
+        "nobody@ecdsa.test",
+        "Hello.\r\n",
+    );
+    let file = dir.path().join("m.eml");
+    std::fs::write(&file, &sent).unwrap();
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import smtplib, sys\n\
+             s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]), timeout=60)\n\
+             print(s.sendmail('me@provider.test', sys.argv[3:], open(sys.argv[2], 'rb').read()))\n\
+             s.quit()",
+        ])
+        .arg(mail.port("PLAIN_PORT").to_string())
+        .arg(&file)
+        .args(mailboxes)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "{}");
+    let got = mail.fetch("alice@ecdsa.test", 1, WAIT);
+    let _ = filter.kill();
+    let _ = filter.wait();
+    assert_eq!(got.len(), 1, "{}", mail.postfix_log());
+    assert!(relay::is_encrypted(&got[0]));
+    assert_eq!(
+        relay::decrypt(&got[0], "alice@ecdsa.test").unwrap(),
+        expected_inner(&sent)
+    );
+    let got = mail.fetch("nobody@ecdsa.test", 1, WAIT);
+    assert!(contains(&got[0], &sent));
 }

@@ -246,9 +246,10 @@ pub struct PolicyConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FilterConfig {
-    /// Where Postfix's `content_filter = lmtp:inet:HOST:PORT` connects.
-    /// Loopback only unless `danger_allow_non_loopback`.
-    pub listen: SocketAddr,
+    /// Where Postfix's content filter connects: `"IP:PORT"` (loopback only
+    /// unless `danger_allow_non_loopback`) or `"unix:/path"` (a socket,
+    /// guarded by its directory's permissions, as Postfix's own are).
+    pub listen: FilterListen,
     /// Must be set to accept LMTP from other hosts: there is no AUTH.
     pub danger_allow_non_loopback: bool,
     /// Postfix's filter-free smtpd the copies are re-injected into
@@ -278,7 +279,7 @@ pub struct FilterConfig {
 impl Default for FilterConfig {
     fn default() -> Self {
         Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 10025)),
+            listen: FilterListen::Tcp(SocketAddr::from(([127, 0, 0, 1], 10025))),
             danger_allow_non_loopback: false,
             reinject: SocketAddr::from(([127, 0, 0, 1], 10026)),
             hostname: "localhost".into(),
@@ -289,6 +290,37 @@ impl Default for FilterConfig {
             data_timeout_secs: 600,
             temp_dir: None,
             status_interval_secs: 60,
+        }
+    }
+}
+
+/// `[filter] listen`: a TCP address or a unix socket.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum FilterListen {
+    Tcp(SocketAddr),
+    Unix(PathBuf),
+}
+
+impl TryFrom<String> for FilterListen {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        match text.strip_prefix("unix:") {
+            Some(path) if Path::new(path).is_absolute() => Ok(Self::Unix(path.into())),
+            Some(_) => Err(format!("{text:?}: the socket path must be absolute")),
+            None => text.parse().map(Self::Tcp).map_err(|_| {
+                format!("{text:?} is neither \"IP:PORT\" nor \"unix:/absolute/path\"")
+            }),
+        }
+    }
+}
+
+impl fmt::Display for FilterListen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Tcp(addr) => write!(f, "{addr}"),
+            Self::Unix(path) => write!(f, "unix:{}", path.display()),
         }
     }
 }

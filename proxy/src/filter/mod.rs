@@ -15,9 +15,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+
+pub use server::Listener;
 use tokio::sync::broadcast;
 
-use crate::config::{Config, UpstreamConfig, UpstreamSecurity};
+use crate::config::{Config, FilterListen, UpstreamConfig, UpstreamSecurity};
 use crate::dane::DaneLookup;
 use crate::dns::SecureResolver;
 use crate::relay::Relay;
@@ -32,7 +34,7 @@ pub enum FilterError {
     ReinjectNotLoopback(std::net::SocketAddr),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
-        addr: std::net::SocketAddr,
+        addr: String,
         source: std::io::Error,
     },
     #[error("[filter] temp_dir {path}: {source}")]
@@ -46,24 +48,49 @@ pub enum FilterError {
     Relay(#[from] crate::relay::RelayError),
 }
 
-/// Binds the LMTP listener, refusing a non-loopback address unless allowed.
-pub async fn bind(config: &Config) -> Result<TcpListener, FilterError> {
+/// Binds the LMTP listener: a TCP address (refused when not loopback
+/// unless allowed), or a unix socket (a stale socket file left by an
+/// earlier run is replaced; anything else at the path is an error).
+pub async fn bind(config: &Config) -> Result<Listener, FilterError> {
     let filter = &config.filter;
-    if !filter.listen.ip().is_loopback() && !filter.danger_allow_non_loopback {
-        return Err(FilterError::NotLoopback(filter.listen));
+    let bind_error = |source| FilterError::Bind {
+        addr: filter.listen.to_string(),
+        source,
+    };
+    match &filter.listen {
+        FilterListen::Tcp(addr) => {
+            if !addr.ip().is_loopback() && !filter.danger_allow_non_loopback {
+                return Err(FilterError::NotLoopback(*addr));
+            }
+            Ok(Listener::Tcp(
+                TcpListener::bind(addr).await.map_err(bind_error)?,
+            ))
+        }
+        #[cfg(unix)]
+        FilterListen::Unix(path) => {
+            use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+            if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
+                std::fs::remove_file(path).map_err(bind_error)?;
+            }
+            let listener = tokio::net::UnixListener::bind(path).map_err(bind_error)?;
+            // Who may connect is decided by the directory, as for Postfix's
+            // own sockets in private/: the socket itself is open to all.
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))
+                .map_err(bind_error)?;
+            Ok(Listener::Unix(listener))
+        }
+        #[cfg(not(unix))]
+        FilterListen::Unix(_) => Err(bind_error(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "unix sockets need a Unix system",
+        ))),
     }
-    TcpListener::bind(filter.listen)
-        .await
-        .map_err(|source| FilterError::Bind {
-            addr: filter.listen,
-            source,
-        })
 }
 
 /// Serves LMTP on `listener` until `shutdown` resolves.
 pub async fn run(
     config: &Config,
-    listener: TcpListener,
+    listener: Listener,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), FilterError> {
     let filter = &config.filter;
@@ -111,7 +138,7 @@ pub async fn run(
         allow_non_loopback: filter.danger_allow_non_loopback,
     });
     tracing::info!(
-        listen = %listener.local_addr().map_or_else(|_| filter.listen.to_string(), |a| a.to_string()),
+        listen = %filter.listen,
         reinject = %filter.reinject,
         max_connections = filter.max_connections,
         "content filter ready (LMTP)"

@@ -1,15 +1,17 @@
-//! The filter's sockets: accept Postfix's LMTP connections (bounded, no
-//! eviction: every one carries queued mail), read commands and the message
-//! under deadlines, run the lookups the session asks for, stream the
-//! message to a temporary file (memory flat in the message size), and
-//! answer once per recipient after the copies are re-injected.
+//! The filter's sockets: accept Postfix's LMTP connections (TCP or a unix
+//! socket; bounded, no eviction: every one carries queued mail), read
+//! commands and the message under deadlines, run the lookups the session
+//! asks for, stream the message to a temporary file (memory flat in the
+//! message size), and answer once per recipient after the copies are
+//! re-injected.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
+#[cfg(unix)]
+use tokio::net::UnixListener;
 use tokio::sync::broadcast;
 use tokio::time::{timeout_at, Instant};
 
@@ -24,6 +26,9 @@ use crate::smtp::Reply;
 /// Bytes read from Postfix per call.
 const READ_CHUNK: usize = 64 * 1024;
 
+/// After shutdown, how long sessions get to finish.
+const DRAIN: Duration = Duration::from_secs(30);
+
 /// Everything a connection needs, shared by all of them (the DNS verdict
 /// cache lives in `lookup`'s resolver).
 pub struct Context {
@@ -34,12 +39,32 @@ pub struct Context {
     pub max_connections: usize,
     pub command_timeout: Duration,
     pub data_timeout: Duration,
-    /// Whether peers other than loopback may talk LMTP.
+    /// Whether TCP peers other than loopback may talk LMTP.
     pub allow_non_loopback: bool,
 }
 
+/// A bound listener: TCP, or a unix socket.
+pub enum Listener {
+    Tcp(TcpListener),
+    #[cfg(unix)]
+    Unix(UnixListener),
+}
+
 /// Accepts connections until `shutdown`; each runs on its own task.
-pub async fn serve(
+pub async fn serve(listener: Listener, context: Arc<Context>, shutdown: broadcast::Receiver<()>) {
+    match listener {
+        Listener::Tcp(listener) => serve_tcp(listener, context, shutdown).await,
+        #[cfg(unix)]
+        Listener::Unix(listener) => serve_unix(listener, context, shutdown).await,
+    }
+}
+
+fn too_many() -> Reply {
+    // Postfix defers and retries (RFC 5321 §3.1).
+    Reply::new(421, "4.3.2", "Too many connections; try again later")
+}
+
+async fn serve_tcp(
     listener: TcpListener,
     context: Arc<Context>,
     shutdown: broadcast::Receiver<()>,
@@ -47,7 +72,7 @@ pub async fn serve(
     let limits = crate::listener::Limits {
         max_connections: context.max_connections,
         max_per_peer: context.max_connections,
-        drain: Duration::from_secs(30),
+        drain: DRAIN,
     };
     crate::listener::accept_loop(
         listener,
@@ -58,46 +83,80 @@ pub async fn serve(
             async move {
                 // Postfix's sessions are never closed to make room.
                 slot.busy();
-                context.stats.session_started();
-                connection(stream, peer, &context).await;
-                context.stats.session_ended();
+                let _ = stream.set_nodelay(true);
+                if !peer.ip().is_loopback() && !context.allow_non_loopback {
+                    tracing::warn!(%peer, "LMTP from a non-loopback peer refused ([filter] danger_allow_non_loopback)");
+                    let mut conn = Connection::new(stream, peer.to_string());
+                    conn.reply(&Reply::new(554, "5.7.1", "Not accepting LMTP from this host"));
+                    let _ = conn.flush().await;
+                    return;
+                }
+                connection(stream, peer.to_string(), &context).await;
                 drop(slot);
             }
         },
-        |mut stream, _| {
-            // Postfix defers and retries (RFC 5321 §3.1).
-            let reply = Reply::new(421, "4.3.2", "Too many connections; try again later");
-            async move {
-                let _ = stream.write_all(&reply.to_wire()).await;
-            }
+        |mut stream, _| async move {
+            let _ = stream.write_all(&too_many().to_wire()).await;
         },
     )
     .await;
 }
 
-async fn connection(stream: TcpStream, peer: SocketAddr, context: &Context) {
-    let _ = stream.set_nodelay(true);
-    let mut conn = Connection {
-        stream,
-        peer,
-        pending: Vec::new(),
-        out: Vec::new(),
-    };
-    if !peer.ip().is_loopback() && !context.allow_non_loopback {
-        tracing::warn!(%peer, "LMTP from a non-loopback peer refused ([filter] danger_allow_non_loopback)");
-        conn.reply(&Reply::new(
-            554,
-            "5.7.1",
-            "Not accepting LMTP from this host",
-        ));
-        let _ = conn.flush().await;
-        return;
+/// A unix socket: who may connect is the socket directory's permissions;
+/// sessions are bounded the same way, 421 when every slot is taken.
+#[cfg(unix)]
+async fn serve_unix(
+    listener: UnixListener,
+    context: Arc<Context>,
+    mut shutdown: broadcast::Receiver<()>,
+) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(context.max_connections.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    loop {
+        let mut stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // EMFILE and friends: do not spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.recv() => break,
+        };
+        match slots.clone().try_acquire_owned() {
+            Ok(permit) => {
+                let context = context.clone();
+                tasks.spawn(async move {
+                    connection(stream, "unix socket".into(), &context).await;
+                    drop(permit);
+                });
+            }
+            Err(_) => {
+                tasks.spawn(async move {
+                    let reply = too_many().to_wire();
+                    let write = stream.write_all(&reply);
+                    let _ = tokio::time::timeout(Duration::from_secs(5), write).await;
+                });
+            }
+        }
+        while tasks.try_join_next().is_some() {}
     }
+    drop(listener);
+    let _ = tokio::time::timeout(DRAIN, async { while tasks.join_next().await.is_some() {} }).await;
+    tasks.abort_all();
+}
+
+async fn connection<S: AsyncRead + AsyncWrite + Unpin>(stream: S, peer: String, context: &Context) {
+    context.stats.session_started();
+    let mut conn = Connection::new(stream, peer);
     let mut session = Session::new(context.session.clone());
     conn.reply(&session.greeting());
     if let Err(e) = conn.run(&mut session, context).await {
-        tracing::debug!(%peer, error = %e, "LMTP connection ended");
+        tracing::debug!(peer = %conn.peer, error = %e, "LMTP connection ended");
     }
+    context.stats.session_ended();
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -110,14 +169,23 @@ enum ConnectionError {
     Io(#[from] std::io::Error),
 }
 
-struct Connection {
-    stream: TcpStream,
-    peer: SocketAddr,
+struct Connection<S> {
+    stream: S,
+    peer: String,
     pending: Vec<u8>,
     out: Vec<u8>,
 }
 
-impl Connection {
+impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
+    fn new(stream: S, peer: String) -> Self {
+        Self {
+            stream,
+            peer,
+            pending: Vec::new(),
+            out: Vec::new(),
+        }
+    }
+
     async fn run(
         &mut self,
         session: &mut Session,
