@@ -308,6 +308,21 @@ async fn the_app_shows_verdicts_follows_messages_and_manages_keys_and_settings()
     assert!(step.contains("Published OpenPGP keys"), "{step}");
     assert!(step.contains("1 usable"), "{step}");
     assert!(step.contains("encrypted to this key as PGP/MIME"), "{step}");
+    // No step says the mail goes as written when it is encrypted.
+    let certificates = app
+        .wait_css(&format!(
+            "{} [data-key=smimea]",
+            verdict("pgp-rsa@ecdsa.test")
+        ))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        certificates.contains("encrypted to the recipient's OpenPGP key instead"),
+        "{certificates}"
+    );
+    assert!(!certificates.contains("as written"), "{certificates}");
     look(&app, "recipients-openpgp", &mut a11y).await;
 
     // Activity: a message to an encrypting and a plaintext recipient is

@@ -183,7 +183,10 @@ fn smimea_step(report: &RecipientReport) -> Step {
             title,
             verdict: "Not published".into(),
             state: "neutral".into(),
-            explanation: "The recipient has not published a certificate. That is common and not an error; mail goes as written.".into(),
+            explanation: format!(
+                "The recipient has not published a certificate. That is common and not an error; {}.",
+                without_certificate(report)
+            ),
             details: Vec::new(),
             items: Vec::new(),
         };
@@ -235,13 +238,16 @@ fn smimea_step(report: &RecipientReport) -> Step {
         (
             format!("{usable} usable"),
             "good",
-            "At least one published certificate can be used for encryption.",
+            "At least one published certificate can be used for encryption.".to_owned(),
         )
     } else {
         (
             "Published, none usable".into(),
             "bad",
-            "Certificates are published but none can be used (see each record). Mail goes as written; the recipient may want to fix their record.",
+            format!(
+                "Certificates are published but none can be used (see each record): {}; the recipient may want to fix their record.",
+                without_certificate(report)
+            ),
         )
     };
     Step {
@@ -249,7 +255,7 @@ fn smimea_step(report: &RecipientReport) -> Step {
         title,
         verdict,
         state: state.into(),
-        explanation: explanation.into(),
+        explanation,
         details: Vec::new(),
         items,
     }
@@ -284,6 +290,15 @@ fn decision_step(report: &RecipientReport) -> Step {
             details
         },
         items: Vec::new(),
+    }
+}
+
+/// What happens when S/MIME is out: PGP/MIME when an OpenPGP key is used,
+/// else the message as written.
+fn without_certificate(report: &RecipientReport) -> &'static str {
+    match report.decision.action {
+        Action::EncryptOpenPgp(_) => "mail is encrypted to the recipient's OpenPGP key instead",
+        _ => "mail goes as written",
     }
 }
 
