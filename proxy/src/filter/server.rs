@@ -8,12 +8,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 #[cfg(unix)]
 use tokio::net::UnixListener;
 use tokio::sync::broadcast;
-use tokio::time::{timeout_at, Instant};
+use tokio::time::Instant;
 
 use super::deliver::Deliverer;
 use super::session::{Session, SessionConfig, Step};
@@ -21,10 +21,8 @@ use super::stats::Stats;
 use crate::dane::DaneLookup;
 use crate::smtp::canonical::MAX_LINE;
 use crate::smtp::data::{self, Commands};
+use crate::smtp::wire::{Wire, WireError, READ_CHUNK};
 use crate::smtp::Reply;
-
-/// Bytes read from Postfix per call.
-const READ_CHUNK: usize = 64 * 1024;
 
 /// After shutdown, how long sessions get to finish.
 const DRAIN: Duration = Duration::from_secs(30);
@@ -159,30 +157,18 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(stream: S, peer: String, 
     context.stats.session_ended();
 }
 
-#[derive(Debug, thiserror::Error)]
-enum ConnectionError {
-    #[error("client closed the connection")]
-    Closed,
-    #[error("timed out")]
-    Timeout,
-    #[error(transparent)]
-    Io(#[from] std::io::Error),
-}
+type ConnectionError = WireError;
 
 struct Connection<S> {
-    stream: S,
+    wire: Wire<S>,
     peer: String,
-    pending: Vec<u8>,
-    out: Vec<u8>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     fn new(stream: S, peer: String) -> Self {
         Self {
-            stream,
+            wire: Wire::new(stream),
             peer,
-            pending: Vec::new(),
-            out: Vec::new(),
         }
     }
 
@@ -195,7 +181,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         loop {
             let deadline = Instant::now() + context.command_timeout;
             let request = loop {
-                if let Some(parsed) = commands.next(&mut self.pending) {
+                if let Some(parsed) = commands.next(&mut self.wire.pending) {
                     break parsed;
                 }
                 if let Err(e) = self.fill(deadline).await {
@@ -242,7 +228,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     }
                 }
             }
-            if self.pending.is_empty() {
+            if self.wire.pending.is_empty() {
                 self.flush().await?;
             }
         }
@@ -276,7 +262,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let mut write_error: Option<std::io::Error> = None;
         loop {
             out.clear();
-            let done = data.push(&mut self.pending, &mut out);
+            let done = data.push(&mut self.wire.pending, &mut out);
             if data.size <= limit && write_error.is_none() {
                 if let Some(file) = &mut file {
                     if let Err(e) = file.write_all(&out).await {
@@ -360,29 +346,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         Ok(replies)
     }
 
+    /// Reads more bytes (flushing replies first); Postfix's sessions are
+    /// never interrupted.
     async fn fill(&mut self, deadline: Instant) -> Result<(), ConnectionError> {
-        self.flush().await?;
-        let mut chunk = vec![0u8; READ_CHUNK];
-        let n = match timeout_at(deadline, self.stream.read(&mut chunk)).await {
-            Err(_) => return Err(ConnectionError::Timeout),
-            Ok(Err(e)) => return Err(e.into()),
-            Ok(Ok(0)) => return Err(ConnectionError::Closed),
-            Ok(Ok(n)) => n,
-        };
-        self.pending.extend_from_slice(&chunk[..n]);
-        Ok(())
+        self.wire.fill(deadline, std::future::pending()).await
     }
 
     fn reply(&mut self, reply: &Reply) {
-        self.out.extend_from_slice(&reply.to_wire());
+        self.wire.reply(reply);
     }
 
     async fn flush(&mut self) -> Result<(), ConnectionError> {
-        if !self.out.is_empty() {
-            self.stream.write_all(&self.out).await?;
-            self.stream.flush().await?;
-            self.out.clear();
-        }
-        Ok(())
+        Ok(self.wire.flush().await?)
     }
 }

@@ -6,24 +6,22 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{broadcast, Notify};
-use tokio::time::{timeout_at, Instant};
+use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
 use super::canonical::MAX_LINE;
 use super::data::{self, Commands};
 use super::reply::Reply;
 use super::session::{Session, SessionConfig, Step};
+use super::wire::{Wire, WireError, READ_CHUNK};
 use crate::config::SmtpConfig;
 use crate::dane::{Action, DaneLookup};
 use crate::events::{DecidedRecipient, Event, Events};
 use crate::listener::Slot;
 use crate::outbox::{Intake, IntakeError, MESSAGE_FILE};
-
-/// Bytes read from a client per call.
-const READ_CHUNK: usize = 64 * 1024;
 
 /// Time allowed for a TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -116,12 +114,12 @@ async fn connection(stream: TcpStream, peer: SocketAddr, slot: Arc<Slot>, contex
     config.tls_available = context.tls.is_some();
     let mut session = Session::new(Arc::new(config));
     let mut conn = Connection::new(stream, peer, slot.clone());
-    conn.out.extend_from_slice(&session.greeting().to_wire());
+    conn.reply(&session.greeting());
     match conn.run(&mut session, context).await {
         Ok(Ending::Upgrade) => {
             let Some(acceptor) = &context.tls else { return };
             let handshake = tokio::select! {
-                handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(conn.stream)) => handshake,
+                handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(conn.wire.stream)) => handshake,
                 _ = slot.evicted() => return,
             };
             let tls = match handshake {
@@ -162,13 +160,20 @@ enum ConnectionError {
     Io(#[from] std::io::Error),
 }
 
+impl From<WireError> for ConnectionError {
+    fn from(error: WireError) -> Self {
+        match error {
+            WireError::Closed => Self::Closed,
+            WireError::Timeout => Self::Timeout,
+            WireError::Interrupted => Self::Evicted,
+            WireError::Io(e) => Self::Io(e),
+        }
+    }
+}
+
 struct Connection<S> {
-    stream: S,
+    wire: Wire<S>,
     peer: SocketAddr,
-    /// Bytes read but not yet consumed.
-    pending: Vec<u8>,
-    /// Replies not yet written (flushed before every read: PIPELINING).
-    out: Vec<u8>,
     /// Closable to make room until AUTH succeeds.
     slot: Arc<Slot>,
 }
@@ -176,10 +181,8 @@ struct Connection<S> {
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     fn new(stream: S, peer: SocketAddr, slot: Arc<Slot>) -> Self {
         Self {
-            stream,
+            wire: Wire::new(stream),
             peer,
-            pending: Vec::new(),
-            out: Vec::new(),
             slot,
         }
     }
@@ -194,7 +197,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             let deadline = Instant::now() + command_timeout(session, context);
             let step = if session.in_auth_exchange() {
                 let line = loop {
-                    if let Some(line) = commands.auth_line(&mut self.pending) {
+                    if let Some(line) = commands.auth_line(&mut self.wire.pending) {
                         break line;
                     }
                     if let Err(e) = self.fill(deadline).await {
@@ -204,7 +207,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 session.auth_line(&String::from_utf8_lossy(&line))
             } else {
                 let request = loop {
-                    if let Some(parsed) = commands.next(&mut self.pending) {
+                    if let Some(parsed) = commands.next(&mut self.wire.pending) {
                         break parsed;
                     }
                     if let Err(e) = self.fill(deadline).await {
@@ -262,7 +265,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             if session.user().is_some() && !self.slot.busy() {
                 return self.end_on(ConnectionError::Evicted).await;
             }
-            if self.pending.is_empty() {
+            if self.wire.pending.is_empty() {
                 self.flush().await?;
             }
         }
@@ -293,7 +296,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let mut write_error: Option<std::io::Error> = None;
         loop {
             out.clear();
-            let done = data.push(&mut self.pending, &mut out);
+            let done = data.push(&mut self.wire.pending, &mut out);
             if data.size > limit {
                 too_big = true;
             } else if write_error.is_none() {
@@ -420,7 +423,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let mut data = data::Message::default();
         let mut sink = Vec::new();
         loop {
-            let done = data.push(&mut self.pending, &mut sink);
+            let done = data.push(&mut self.wire.pending, &mut sink);
             sink.clear();
             if done {
                 return Ok(());
@@ -429,35 +432,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
     }
 
-    /// Reads more bytes into `pending`, flushing replies first.
+    /// Reads more bytes into `pending`, flushing replies first; a
+    /// connection closed to make room stops waiting.
     async fn fill(&mut self, deadline: Instant) -> Result<(), ConnectionError> {
-        self.flush().await?;
-        let mut chunk = vec![0u8; READ_CHUNK];
-        let read = tokio::select! {
-            read = timeout_at(deadline, self.stream.read(&mut chunk)) => read,
-            _ = self.slot.evicted() => return Err(ConnectionError::Evicted),
-        };
-        let n = match read {
-            Err(_) => return Err(ConnectionError::Timeout),
-            Ok(Err(e)) => return Err(e.into()),
-            Ok(Ok(0)) => return Err(ConnectionError::Closed),
-            Ok(Ok(n)) => n,
-        };
-        self.pending.extend_from_slice(&chunk[..n]);
-        Ok(())
+        Ok(self.wire.fill(deadline, self.slot.evicted()).await?)
     }
 
     fn reply(&mut self, reply: &Reply) {
-        self.out.extend_from_slice(&reply.to_wire());
+        self.wire.reply(reply);
     }
 
     async fn flush(&mut self) -> Result<(), ConnectionError> {
-        if !self.out.is_empty() {
-            self.stream.write_all(&self.out).await?;
-            self.stream.flush().await?;
-            self.out.clear();
-        }
-        Ok(())
+        Ok(self.wire.flush().await?)
     }
 
     /// Ends the connection after a read error: a timeout gets 421 (RFC 5321
