@@ -135,7 +135,17 @@ impl Plan {
                 Action::EncryptOpenPgp(keys) => {
                     if is_visible(&recipient) {
                         openpgp_visible.0.push(recipient);
-                        openpgp_visible.1.extend(keys.iter().cloned());
+                        // One session key packet per key, however many
+                        // recipients share it.
+                        for key in keys {
+                            if !openpgp_visible
+                                .1
+                                .iter()
+                                .any(|k| k.fingerprint() == key.fingerprint())
+                            {
+                                openpgp_visible.1.push(key.clone());
+                            }
+                        }
                     } else {
                         bcc_copies.push(Copy {
                             recipients: vec![recipient],
@@ -413,5 +423,80 @@ mod tests {
             out,
             b"From: me@x.test\r\nTo: a@x.test\r\nSubject: s\r\n\r\nbody\r\n"
         );
+    }
+
+    #[test]
+    fn openpgp_recipients_get_their_own_copies_never_mixed_with_smime() {
+        let now = crate::civil::unix_now();
+        let key = crate::dane::UsableOpenPgpKey::from_user_file(
+            include_bytes!("dane/testdata/pgp-example.org.pgp"),
+            now,
+        )
+        .unwrap();
+        let message = Message::parse(
+            b"From: me@x.test\r\nTo: pgp1@x.test, smime@x.test\r\nCc: pgp2@x.test\r\nSubject: s\r\n\r\nbody\r\n",
+        )
+        .unwrap();
+        let sender_key = key.clone();
+        let plan = Plan::new(
+            &message,
+            vec![
+                (
+                    "pgp1@x.test".into(),
+                    decision(Action::EncryptOpenPgp(vec![key.clone()])),
+                ),
+                (
+                    "smime@x.test".into(),
+                    decision(Action::Encrypt(vec![rsa()])),
+                ),
+                (
+                    "pgp2@x.test".into(),
+                    decision(Action::EncryptOpenPgp(vec![key.clone()])),
+                ),
+                (
+                    "hidden@x.test".into(),
+                    decision(Action::EncryptOpenPgp(vec![key.clone()])),
+                ),
+            ],
+            Senders {
+                certificate: None,
+                openpgp: Some(&sender_key),
+            },
+        );
+        let kinds: Vec<(Vec<&str>, &str)> = plan
+            .copies
+            .iter()
+            .map(|c| (names(c), c.body.kind()))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (vec!["smime@x.test"], "encrypted"),
+                (vec!["pgp1@x.test", "pgp2@x.test"], "encrypted-openpgp"),
+                (vec!["hidden@x.test"], "encrypted-openpgp"),
+            ]
+        );
+        // The sender's key is there once, even when it is a recipient's.
+        for copy in &plan.copies[1..] {
+            let CopyBody::EncryptedOpenPgp(keys) = &copy.body else {
+                panic!("not OpenPGP")
+            };
+            let mut fingerprints: Vec<&str> = keys.iter().map(|k| k.fingerprint()).collect();
+            fingerprints.dedup();
+            assert_eq!(fingerprints.len(), keys.len(), "a key twice");
+        }
+        // Each OpenPGP copy is PGP/MIME that names no Bcc recipient.
+        let mut out = Vec::new();
+        plan.copies[1]
+            .write(&message, EncryptOptions::default(), &mut out)
+            .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("protocol=\"application/pgp-encrypted\""),
+            "{text}"
+        );
+        assert!(text.contains("-----BEGIN PGP MESSAGE-----\r\n"));
+        assert!(!text.contains("hidden@x.test"));
+        assert!(!text.contains("\nbody"), "plaintext in the encrypted copy");
     }
 }
