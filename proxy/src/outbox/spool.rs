@@ -440,8 +440,11 @@ impl Spool {
         self.update(&entry)
     }
 
-    /// Removes a finished entry. Not fsynced: if a crash undoes the
-    /// removal, the entry is delivered again (at least once).
+    /// Removes a finished entry: first moved out of `queue/` in one
+    /// rename, then deleted, so a crash never leaves a record whose copies
+    /// are half gone (it would be retried forever against missing files);
+    /// what is left in `tmp/` goes at the next start. Not fsynced: if a
+    /// crash undoes the rename, the entry is delivered again (at least once).
     pub fn remove(&self, id: &str) -> Result<(), SpoolError> {
         if !valid_id(id) {
             return Err(SpoolError::NotFound(id.to_owned()));
@@ -450,7 +453,9 @@ impl Spool {
         if !dir.exists() {
             return Err(SpoolError::NotFound(id.to_owned()));
         }
-        fs::remove_dir_all(&dir).map_err(|source| SpoolError::Io { path: dir, source })
+        let gone = self.root.join("tmp").join(format!("{id}.removed"));
+        fs::rename(&dir, &gone).map_err(|source| SpoolError::Io { path: dir, source })?;
+        fs::remove_dir_all(&gone).map_err(|source| SpoolError::Io { path: gone, source })
     }
 
     /// The path of a file of a queued entry.
@@ -639,6 +644,13 @@ mod tests {
         spool.remove(&id).unwrap();
         assert!(spool.ids().is_empty());
         assert!(matches!(spool.load(&id), Err(SpoolError::NotFound(_))));
+        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+        // A removal cut short after its rename leaves debris only in tmp/,
+        // which the next start clears; queue/ never holds half an entry.
+        fs::create_dir_all(dir.path().join("tmp").join(format!("{id}.removed"))).unwrap();
+        let spool = Spool::open(dir.path()).unwrap();
+        assert!(spool.ids().is_empty());
+        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
         assert!(matches!(spool.load("../etc"), Err(SpoolError::NotFound(_))));
     }
 
