@@ -49,18 +49,22 @@ pub fn lookup_table(reports: &[RecipientReport]) -> String {
         if let Some(pgp) = &json.openpgpkey {
             let _ = writeln!(
                 out,
-                "  OPENPGPKEY  {:<13} {} {} key(s), {} usable",
+                "  OPENPGPKEY  {:<13} {} {} key(s), {} usable{}",
                 pgp.status.to_string(),
                 pgp.name,
                 pgp.records.len(),
-                pgp.records.iter().filter(|r| r.usable).count()
+                pgp.records.iter().filter(|r| r.usable).count(),
+                pgp.status_reason
+                    .as_ref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
             );
             for record in &pgp.records {
                 let _ = writeln!(
                     out,
-                    "    {:<8} {}  {}",
+                    "    {:<8} {:<40}  {}",
                     if record.usable { "usable" } else { "unusable" },
-                    record.fingerprint.as_deref().unwrap_or("(no key)"),
+                    record.fingerprint.as_deref().unwrap_or("(not a key)"),
                     record.reason
                 );
             }
