@@ -16,7 +16,7 @@ use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{
     AsyncSmtpConnection, Certificate, CertificateStore, TlsParameters,
 };
-use lettre::transport::smtp::commands::{Data, Mail, Quit, Rcpt};
+use lettre::transport::smtp::commands::{Data, Mail, Quit, Rcpt, Rset};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 
 use crate::config::{UpstreamConfig, UpstreamSecurity};
@@ -138,25 +138,63 @@ impl Relay {
     /// Sends the copy at `path` from `from` (empty: the null sender) to
     /// `recipients`; one outcome per recipient, in order.
     pub async fn send(&self, from: &str, recipients: &[String], path: &Path) -> Vec<Outcome> {
-        match self.try_send(from, recipients, path).await {
-            Ok(outcomes) => outcomes,
-            Err(why) => recipients
-                .iter()
-                .map(|_| Outcome::Temporary(why.clone()))
-                .collect(),
-        }
+        self.send_all(from, &[(recipients, path)])
+            .await
+            .pop()
+            .unwrap_or_default()
     }
 
-    async fn try_send(
-        &self,
-        from: &str,
-        recipients: &[String],
-        path: &Path,
-    ) -> Result<Vec<Outcome>, String> {
+    /// Sends several copies of one message over one session, a transaction
+    /// each; for each copy one outcome per recipient, in order. A failure
+    /// of the session itself defers that copy and every one after it.
+    pub async fn send_all(&self, from: &str, copies: &[(&[String], &Path)]) -> Vec<Vec<Outcome>> {
+        let deferred = |why: &str, copies: &[(&[String], &Path)]| -> Vec<Vec<Outcome>> {
+            copies
+                .iter()
+                .map(|(recipients, _)| {
+                    recipients
+                        .iter()
+                        .map(|_| Outcome::Temporary(why.to_owned()))
+                        .collect()
+                })
+                .collect()
+        };
+        let mut conn = match self.open().await {
+            Ok(conn) => conn,
+            Err(why) => return deferred(&why, copies),
+        };
+        let limit = self.timeout;
+        let mut results = Vec::with_capacity(copies.len());
+        for (index, (recipients, path)) in copies.iter().enumerate() {
+            // A transaction refused part-way leaves state behind: start clean.
+            if index > 0 {
+                let reset = tokio::time::timeout(limit, conn.command(Rset)).await;
+                if !matches!(reset, Ok(Ok(_))) {
+                    // Dropped, not aborted: a silent server never answers QUIT.
+                    results.extend(deferred("RSET: the session broke", &copies[index..]));
+                    return results;
+                }
+            }
+            match self.transaction(&mut conn, from, recipients, path).await {
+                Ok(outcomes) => results.push(outcomes),
+                Err(why) => {
+                    // Dropped, not aborted: a silent server never answers QUIT.
+                    results.extend(deferred(&why, &copies[index..]));
+                    return results;
+                }
+            }
+        }
+        let _ = tokio::time::timeout(limit, conn.command(Quit)).await;
+        results
+    }
+
+    /// A session with the provider: connected, greeted, TLS as configured,
+    /// logged in.
+    async fn open(&self) -> Result<AsyncSmtpConnection, String> {
         if let Some(why) = &self.not_ready {
             return Err(why.clone());
         }
-        let server = format!("{}:{}", self.host, self.port);
+        let server = self.server();
         let implicit_tls = match self.security {
             UpstreamSecurity::Tls => self.tls.clone(),
             _ => None,
@@ -166,15 +204,6 @@ impl Relay {
         // provider that goes silent defers the message instead of holding
         // its lane.
         let limit = self.timeout;
-        let step = |what: &'static str| {
-            let server = server.clone();
-            move |_| {
-                format!(
-                    "{what}: no answer from {server} within {} s",
-                    limit.as_secs()
-                )
-            }
-        };
         let mut conn = tokio::time::timeout(
             limit,
             AsyncSmtpConnection::connect_tokio1(
@@ -186,7 +215,7 @@ impl Relay {
             ),
         )
         .await
-        .map_err(step("greeting"))?
+        .map_err(self.step("greeting"))?
         .map_err(|e| format!("cannot connect to {server}: {e}"))?;
         if self.security == UpstreamSecurity::Starttls {
             // Never fall back to plaintext: no STARTTLS, no delivery.
@@ -199,20 +228,32 @@ impl Relay {
             let tls = self.tls.clone().expect("STARTTLS has TLS parameters");
             tokio::time::timeout(limit, conn.starttls(tls, &self.hello))
                 .await
-                .map_err(step("STARTTLS"))?
+                .map_err(self.step("STARTTLS"))?
                 .map_err(|e| format!("STARTTLS with {server} failed: {e}"))?;
         }
         if let Some(credentials) = &self.credentials {
             let login = conn.auth(&[Mechanism::Plain, Mechanism::Login], credentials);
             if let Err(e) = tokio::time::timeout(limit, login)
                 .await
-                .map_err(step("AUTH"))?
+                .map_err(self.step("AUTH"))?
             {
                 conn.abort().await;
                 return Err(format!("login at {server} failed: {e}"));
             }
         }
+        Ok(conn)
+    }
 
+    /// One transaction: MAIL, RCPT per recipient, DATA streamed from
+    /// `path`. `Err` when the session itself failed (a step's deadline).
+    async fn transaction(
+        &self,
+        conn: &mut AsyncSmtpConnection,
+        from: &str,
+        recipients: &[String],
+        path: &Path,
+    ) -> Result<Vec<Outcome>, String> {
+        let limit = self.timeout;
         let sender = if from.is_empty() {
             None
         } else {
@@ -228,10 +269,9 @@ impl Relay {
         let mail = conn.command(Mail::new(sender, parameters));
         if let Err(e) = tokio::time::timeout(limit, mail)
             .await
-            .map_err(step("MAIL FROM"))?
+            .map_err(self.step("MAIL FROM"))?
         {
             let outcome = classify(&e, "MAIL FROM");
-            conn.abort().await;
             return Ok(recipients.iter().map(|_| outcome.clone()).collect());
         }
 
@@ -242,7 +282,7 @@ impl Relay {
                 Ok(address) => {
                     match tokio::time::timeout(limit, conn.command(Rcpt::new(address, Vec::new())))
                         .await
-                        .map_err(step("RCPT TO"))?
+                        .map_err(self.step("RCPT TO"))?
                     {
                         Ok(_) => None,
                         Err(e) => Some(classify(&e, "RCPT TO")),
@@ -252,13 +292,12 @@ impl Relay {
             outcomes.push(outcome);
         }
         if outcomes.iter().all(Option::is_some) {
-            let _ = tokio::time::timeout(limit, conn.command(Quit)).await;
             return Ok(outcomes.into_iter().flatten().collect());
         }
 
         let result = match tokio::time::timeout(limit, conn.command(Data))
             .await
-            .map_err(step("DATA"))?
+            .map_err(self.step("DATA"))?
         {
             Err(e) => Err(classify(&e, "DATA")),
             Ok(_) => {
@@ -271,7 +310,7 @@ impl Relay {
                 let transfer = limit + Duration::from_secs(size / (64 * 1024));
                 match tokio::time::timeout(transfer, conn.message_iter(chunks))
                     .await
-                    .map_err(step("end of DATA"))?
+                    .map_err(self.step("end of DATA"))?
                 {
                     Ok(response) => Ok(format!(
                         "{} {}",
@@ -282,7 +321,6 @@ impl Relay {
                 }
             }
         };
-        let _ = tokio::time::timeout(limit, conn.command(Quit)).await;
         Ok(outcomes
             .into_iter()
             .map(|o| match o {
@@ -293,6 +331,22 @@ impl Relay {
                 },
             })
             .collect())
+    }
+
+    fn server(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+
+    /// The error for a step that got no answer within the deadline.
+    fn step(&self, what: &'static str) -> impl Fn(tokio::time::error::Elapsed) -> String {
+        let server = self.server();
+        let limit = self.timeout;
+        move |_| {
+            format!(
+                "{what}: no answer from {server} within {} s",
+                limit.as_secs()
+            )
+        }
     }
 }
 

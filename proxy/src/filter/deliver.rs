@@ -1,7 +1,8 @@
 //! One message the filter has read: the same plan as the proxy's
 //! (per-recipient copies, Bcc isolation, key-kind split, pass-through),
-//! each copy written to a temporary file and re-injected into Postfix over
-//! SMTP, and one LMTP reply per recipient from its copy's re-injection.
+//! each copy written to a temporary file, all re-injected into Postfix over
+//! one SMTP session (a transaction each), and one LMTP reply per recipient
+//! from its copy's re-injection.
 //! Nothing is kept: a crash before the replies makes Postfix send the whole
 //! message again (at least once; docs/FILTER.md).
 
@@ -56,13 +57,42 @@ impl Deliverer {
                 Reply::for_decision(&refusal.recipient, &refusal.decision),
             );
         }
+        // Every copy written first (encryption off the async threads), then
+        // all re-injected over one SMTP session, a transaction each.
+        let mut written = Vec::new();
         for copy in plan.copies {
             let copy = Arc::new(copy);
-            let outcomes = self.send_copy(&message, copy.clone(), &envelope.from).await;
-            for (recipient, outcome) in copy.recipients.iter().zip(outcomes) {
+            let file = self.write_copy(&message, copy.clone()).await;
+            written.push((copy, file));
+        }
+        let ready: Vec<(&[String], &std::path::Path)> = written
+            .iter()
+            .filter_map(|(copy, file)| {
+                let file = file.as_ref().ok()?;
+                Some((copy.recipients.as_slice(), file.path()))
+            })
+            .collect();
+        let mut sent = self
+            .relay
+            .send_all(&envelope.from, &ready)
+            .await
+            .into_iter();
+        for (copy, file) in &written {
+            let outcomes: Vec<Outcome> = match file {
+                Ok(_) => sent.next().unwrap_or_default(),
+                Err(why) => {
+                    tracing::error!(error = %why, "a copy could not be written; its recipients are deferred");
+                    copy.recipients
+                        .iter()
+                        .map(|_| Outcome::Temporary(why.clone()))
+                        .collect()
+                }
+            };
+            for (recipient, outcome) in copy.recipients.iter().zip(&outcomes) {
+                self.stats.copy(&copy.body, outcome);
                 replies.insert(
                     recipient.to_lowercase(),
-                    reply_for(recipient, &copy.body, &outcome),
+                    reply_for(recipient, &copy.body, outcome),
                 );
             }
         }
@@ -81,40 +111,28 @@ impl Deliverer {
             .collect()
     }
 
-    /// Writes one copy to a temporary file (encryption runs off the async
-    /// threads) and re-injects it; one outcome per recipient of the copy.
-    async fn send_copy(&self, message: &Arc<Message>, copy: Arc<Copy>, from: &str) -> Vec<Outcome> {
+    /// Writes one copy to a temporary file, off the async threads.
+    async fn write_copy(
+        &self,
+        message: &Arc<Message>,
+        copy: Arc<Copy>,
+    ) -> Result<tempfile::NamedTempFile, String> {
         let temp_dir = self.temp_dir.clone();
         let options = self.options;
-        let (message, job) = (message.clone(), copy.clone());
-        let written =
-            tokio::task::spawn_blocking(move || -> Result<tempfile::NamedTempFile, String> {
-                let file = tempfile::Builder::new()
-                    .prefix("danemail-copy-")
-                    .tempfile_in(&temp_dir)
-                    .map_err(|e| format!("cannot create a file in {}: {e}", temp_dir.display()))?;
-                let mut out = std::io::BufWriter::with_capacity(256 * 1024, file.as_file());
-                job.write(&message, options, &mut out)
-                    .map_err(|e| format!("cannot write the copy: {e}"))?;
-                drop(out);
-                Ok(file)
-            })
-            .await
-            .unwrap_or_else(|e| Err(format!("the copy's task failed: {e}")));
-        let outcomes = match written {
-            Ok(file) => self.relay.send(from, &copy.recipients, file.path()).await,
-            Err(why) => {
-                tracing::error!(error = %why, "a copy could not be written; its recipients are deferred");
-                copy.recipients
-                    .iter()
-                    .map(|_| Outcome::Temporary(why.clone()))
-                    .collect()
-            }
-        };
-        for outcome in &outcomes {
-            self.stats.copy(&copy.body, outcome);
-        }
-        outcomes
+        let message = message.clone();
+        tokio::task::spawn_blocking(move || {
+            let file = tempfile::Builder::new()
+                .prefix("danemail-copy-")
+                .tempfile_in(&temp_dir)
+                .map_err(|e| format!("cannot create a file in {}: {e}", temp_dir.display()))?;
+            let mut out = std::io::BufWriter::with_capacity(256 * 1024, file.as_file());
+            copy.write(&message, options, &mut out)
+                .map_err(|e| format!("cannot write the copy: {e}"))?;
+            drop(out);
+            Ok(file)
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("the copy's task failed: {e}")))
     }
 }
 
