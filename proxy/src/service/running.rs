@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
@@ -337,34 +337,31 @@ fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// `[openpgp] sender_key`, judged as any key the user gives.
 fn sender_openpgp_key(config: &Config) -> Result<Option<UsableOpenPgpKey>, ServiceError> {
     let Some(path) = &config.openpgp.sender_key else {
         return Ok(None);
     };
-    let bytes = std::fs::read(path)
-        .map_err(|e| ServiceError::SenderCertificate(format!("{}: {e}", path.display())))?;
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    UsableOpenPgpKey::from_user_file(&bytes, now)
+    UsableOpenPgpKey::from_user_file(&read_sender_file(path)?, crate::civil::unix_now())
         .map(Some)
         .map_err(|e| {
             ServiceError::SenderCertificate(format!("[openpgp] sender_key {}: {e}", path.display()))
         })
 }
 
+/// `[smime] sender_certificate`, judged as any certificate the user gives.
 fn sender_certificate(config: &Config) -> Result<Option<UsableCertificate>, ServiceError> {
     let Some(path) = &config.smime.sender_certificate else {
         return Ok(None);
     };
-    let bytes = std::fs::read(path)
-        .map_err(|e| ServiceError::SenderCertificate(format!("{}: {e}", path.display())))?;
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    UsableCertificate::from_user_file(&bytes, now)
+    UsableCertificate::from_user_file(&read_sender_file(path)?, crate::civil::unix_now())
         .map(Some)
         .map_err(ServiceError::SenderCertificate)
+}
+
+fn read_sender_file(path: &std::path::Path) -> Result<Vec<u8>, ServiceError> {
+    std::fs::read(path)
+        .map_err(|e| ServiceError::SenderCertificate(format!("{}: {e}", path.display())))
 }
 
 /// Soon after start, then twice a day: operators forget to update DNS
